@@ -1,0 +1,45 @@
+# Conveyor — see README.md. `make run` starts a server with the example pipeline; `make test` runs
+# the whole suite (what CI runs through .ci/run).
+
+GO      ?= go
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -s -w -X main.version=$(VERSION)
+DATA    ?= ./data
+LISTEN  ?= 127.0.0.1:8080
+
+.PHONY: all build run test test-short vet fmt-check bench fuzz clean
+
+all: build
+
+build:
+	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/conveyor ./cmd/conveyor
+
+run: build
+	./bin/conveyor server --data $(DATA) --listen $(LISTEN) --example
+
+vet:
+	$(GO) vet ./...
+
+fmt-check:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+
+# The whole suite: vet, formatting, every package's tests with the race detector (packages run in
+# parallel, two at a time on this 2-core machine), and a short fuzz pass over the file parsers.
+test: vet fmt-check build
+	CONVEYOR_BIN=$(CURDIR)/bin/conveyor $(GO) test -race -p 2 -count=1 -timeout 20m ./...
+	$(MAKE) fuzz FUZZTIME=10s
+
+test-short:
+	$(GO) test -short -count=1 ./...
+
+# Benchmarks: figures and how to read them are in docs/benchmarks.md.
+bench: build
+	CONVEYOR_BIN=$(CURDIR)/bin/conveyor $(GO) test -run '^$$' -bench . -benchmem -count=1 -timeout 30m ./pipeline ./cmd/conveyor
+
+FUZZTIME ?= 60s
+fuzz:
+	$(GO) test ./pipeline -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME)
+
+clean:
+	rm -rf bin

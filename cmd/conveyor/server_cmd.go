@@ -1,0 +1,57 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"os"
+
+	"github.com/conveyorci/conveyor/executor"
+)
+
+func runServer(ctx context.Context, args []string, out, errOut io.Writer) error {
+	return runServerWith(ctx, args, out, nil)
+}
+
+// runServerWith runs the server with extra providers registered (the test binary re-executes
+// itself this way to serve the scriptable fake provider).
+func runServerWith(ctx context.Context, args []string, out io.Writer, providers func(*executor.Registry)) error {
+	fs := flag.NewFlagSet("conveyor server", flag.ContinueOnError)
+	cfg := serverConfig{Providers: providers}
+	listen := stringSetting(fs, "listen", "CONVEYOR_LISTEN", "127.0.0.1:8080", "address to serve the API and UI on")
+	data := stringSetting(fs, "data", "CONVEYOR_DATA", "./data", "directory for the database, blobs, logs and keys")
+	region := stringSetting(fs, "region", "CONVEYOR_REGION", "local", "region used in ARNs")
+	logLevel := stringSetting(fs, "log-level", "CONVEYOR_LOG_LEVEL", "info", "debug, info, warn or error")
+	logFormat := stringSetting(fs, "log-format", "CONVEYOR_LOG_FORMAT", "text", "text or json")
+	example := boolSetting(fs, "example", "CONVEYOR_EXAMPLE", false, "load the example pipeline if it does not exist")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	cfg.Listen, cfg.Data, cfg.Region, cfg.LogLevel, cfg.LogFormat, cfg.Example = *listen, *data, *region, *logLevel, *logFormat, *example
+	cfg.AdminKeyID = os.Getenv("CONVEYOR_ADMIN_ACCESS_KEY_ID")
+	cfg.AdminSecret = os.Getenv("CONVEYOR_ADMIN_SECRET_ACCESS_KEY")
+	cfg.SecretKey = os.Getenv("CONVEYOR_SECRET_KEY")
+	log, err := newLogger(cfg.LogLevel, cfg.LogFormat, os.Stderr)
+	if err != nil {
+		return &exitError{code: 2, err: err}
+	}
+	a, err := openApp(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		a.close()
+		return fmt.Errorf("listen on %s: %w", cfg.Listen, err)
+	}
+	if cfg.Example {
+		if err := loadExample(ctx, a); err != nil {
+			log.Error("loading the example pipeline", "err", err)
+		}
+	}
+	log.Info("conveyor server ready", "url", "http://"+ln.Addr().String(), "data", cfg.Data, "version", version)
+	fmt.Fprintf(out, "Conveyor is running at http://%s (data in %s)\n", ln.Addr(), cfg.Data)
+	return a.serve(ctx, ln)
+}

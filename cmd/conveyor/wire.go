@@ -1,0 +1,190 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/conveyorci/conveyor/executor"
+	"github.com/conveyorci/conveyor/executor/approval"
+	"github.com/conveyorci/conveyor/executor/source"
+	"github.com/conveyorci/conveyor/pipeline"
+	"github.com/conveyorci/conveyor/server"
+	"github.com/conveyorci/conveyor/server/auth"
+	"github.com/conveyorci/conveyor/server/awsapi"
+	"github.com/conveyorci/conveyor/store"
+)
+
+// serverConfig is everything `conveyor server` is configured with.
+type serverConfig struct {
+	Listen      string
+	Data        string
+	Region      string
+	LogLevel    string
+	LogFormat   string
+	Example     bool
+	AdminKeyID  string
+	AdminSecret string
+	SecretKey   string
+	// Providers lets tests register extra action providers (the scriptable fake).
+	Providers func(*executor.Registry)
+}
+
+// app is a wired server: every dependency built explicitly, nothing global.
+type app struct {
+	cfg     serverConfig
+	log     *slog.Logger
+	db      *store.DB
+	blobs   *store.Blobs
+	engine  *pipeline.Engine
+	keys    *auth.Keys
+	uploads *source.Uploads
+	handler http.Handler
+	admin   auth.AdminCredentials
+}
+
+func newLogger(level, format string, w *os.File) (*slog.Logger, error) {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("--log-level %q: use debug, info, warn or error", level)
+	}
+	opts := &slog.HandlerOptions{Level: lv}
+	switch format {
+	case "", "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return nil, fmt.Errorf("--log-format %q: use text or json", format)
+}
+
+// providerDeps are what the providers run with; all nil when the registry only validates
+// (`conveyor validate` works offline).
+type providerDeps struct {
+	s3 *source.S3
+}
+
+// registerProviders lists every action provider of this build, in one place for the server and
+// for offline validation.
+func registerProviders(d providerDeps) *executor.Registry {
+	r := executor.NewRegistry()
+	r.Register(source.S3Spec(), d.s3)
+	r.Register(approval.Spec(), &approval.Executor{})
+	return r
+}
+
+// openApp opens the data directory and wires the server. The caller must call close.
+func openApp(ctx context.Context, cfg serverConfig, log *slog.Logger) (*app, error) {
+	if err := os.MkdirAll(cfg.Data, 0o750); err != nil {
+		return nil, fmt.Errorf("data directory %s: %w", cfg.Data, err)
+	}
+	key, created, err := store.LoadOrCreateKey(cfg.SecretKey, filepath.Join(cfg.Data, "secret.key"))
+	if err != nil {
+		return nil, err
+	}
+	if created {
+		log.Info("created the secret key that encrypts secrets at rest; back it up with the database",
+			"file", filepath.Join(cfg.Data, "secret.key"))
+	}
+	sealer, err := store.NewSealer(key)
+	if err != nil {
+		return nil, err
+	}
+	db, err := store.Open(ctx, filepath.Join(cfg.Data, "conveyor.db"), store.Options{Logger: log})
+	if err != nil {
+		return nil, err
+	}
+	a := &app{cfg: cfg, log: log, db: db}
+	if a.blobs, err = store.OpenBlobs(filepath.Join(cfg.Data, "blobs"), db); err != nil {
+		db.Close()
+		return nil, err
+	}
+	a.keys = &auth.Keys{DB: db, Sealer: sealer}
+	if a.admin, err = a.keys.EnsureAdmin(ctx, cfg.AdminKeyID, cfg.AdminSecret, filepath.Join(cfg.Data, "admin-credentials")); err != nil {
+		db.Close()
+		return nil, err
+	}
+	if a.admin.File != "" {
+		log.Info("generated the admin access key; the client commands read it from the data directory",
+			"access_key_id", a.admin.ID, "file", a.admin.File)
+	}
+
+	s3 := &source.S3{DB: db, Blobs: a.blobs}
+	providers := registerProviders(providerDeps{s3: s3})
+	if cfg.Providers != nil {
+		cfg.Providers(providers)
+	}
+	metrics := server.NewMetrics(db)
+	a.engine = pipeline.New(pipeline.Config{DB: db, Providers: providers, Region: cfg.Region, Logger: log, Observer: metrics})
+	a.uploads = &source.Uploads{S3: s3, Engine: a.engine, Log: log}
+
+	api := awsapi.New(log)
+	api.Register(awsapi.CodePipelineTarget, awsapi.CodePipeline(a.engine))
+	a.handler = server.New(server.Deps{
+		Engine: a.engine, DB: db, Blobs: a.blobs, Keys: a.keys, Uploads: a.uploads, Metrics: metrics, API: api,
+		Logger: log, Version: version,
+	})
+	if err := a.engine.Start(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return a, nil
+}
+
+// serve answers HTTP on ln until ctx ends, then shuts down gracefully: stop accepting, finish
+// requests in flight, let the engine release running actions (they resume or fail with reason
+// "server restart" on the next start), close the database.
+func (a *app) serve(ctx context.Context, ln net.Listener) error {
+	srv := &http.Server{Handler: a.handler, ReadHeaderTimeout: 10 * time.Second, BaseContext: func(net.Listener) context.Context { return ctx }}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	go a.maintain(ctx)
+	select {
+	case err := <-errc:
+		a.close()
+		return err
+	case <-ctx.Done():
+	}
+	a.log.Info("shutting down")
+	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	err := srv.Shutdown(shutdownCtx)
+	a.close()
+	if errors.Is(err, http.ErrServerClosed) {
+		err = nil
+	}
+	return err
+}
+
+func (a *app) close() {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := a.engine.Close(ctx); err != nil {
+		a.log.Warn("engine close", "err", err)
+	}
+	if err := a.db.Close(); err != nil {
+		a.log.Warn("database close", "err", err)
+	}
+}
+
+// maintain checkpoints the WAL periodically so it cannot grow without bound.
+func (a *app) maintain(ctx context.Context) {
+	t := time.NewTicker(10 * time.Minute)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if err := a.db.Checkpoint(ctx); err != nil && ctx.Err() == nil {
+				a.log.Warn("wal checkpoint", "err", err)
+			}
+		}
+	}
+}
