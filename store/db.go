@@ -14,6 +14,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/url"
+	"os"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -102,6 +103,13 @@ func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 	if err := w.PingContext(ctx); err != nil {
 		w.Close()
 		return nil, fmt.Errorf("open database %s: %w", abs, err)
+	}
+	// The database holds sealed secrets and audit history: owner-only, like the key file.
+	for _, suffix := range []string{"", "-wal", "-shm"} {
+		if err := os.Chmod(abs+suffix, 0o600); err != nil && !errors.Is(err, os.ErrNotExist) {
+			w.Close()
+			return nil, fmt.Errorf("restrict permissions of %s: %w", abs+suffix, err)
+		}
 	}
 	if err := db.migrate(ctx); err != nil {
 		w.Close()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -207,5 +208,41 @@ func TestServerKilledMidFlightLosesNothing(t *testing.T) {
 				t.Errorf("%s execution %s still InProgress after recovery", name, aws.ToString(s.PipelineExecutionId))
 			}
 		}
+	}
+}
+
+func TestSIGTERMShutsDownGracefully(t *testing.T) {
+	data := t.TempDir()
+	p := startServerProcess(t, data)
+	c := codePipelineClient(p.URL, "", "")
+	createRaw(t, c, fakePipeline("graceful", "SUPERSEDED", "Approval", "AWS", "Manual", nil))
+	var token string
+	eventually(t, "an approval token", 20*time.Second, func() bool {
+		if a := actionState(t, c, "graceful", "Work", "Job"); a != nil {
+			token = aws.ToString(a.Token)
+		}
+		return token != ""
+	})
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- p.cmd.Wait() }()
+	select {
+	case err := <-exited:
+		if err != nil {
+			t.Fatalf("server exited with %v after SIGTERM\n%s", err, p.log())
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("server did not exit within 15 s of SIGTERM")
+	}
+	<-p.done
+	if !strings.Contains(p.log(), "shutting down") {
+		t.Errorf("the log should say the server is shutting down:\n%s", p.log())
+	}
+	p = startServerProcess(t, data)
+	c = codePipelineClient(p.URL, "", "")
+	if a := actionState(t, c, "graceful", "Work", "Job"); a == nil || aws.ToString(a.Token) != token || a.Status != types.ActionExecutionStatusInProgress {
+		t.Fatalf("after a graceful restart the approval must still wait with its token, got %+v", a)
 	}
 }

@@ -9,8 +9,10 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"os/signal"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -31,7 +33,9 @@ func TestMain(m *testing.M) {
 			for range f.Started {
 			}
 		}()
-		err := runServerWith(context.Background(), os.Args[1:], os.Stdout, func(r *executor.Registry) { fake.Register(r, f) })
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		err := runServerWith(ctx, os.Args[1:], os.Stdout, func(r *executor.Registry) { fake.Register(r, f) })
+		stop()
 		if err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			os.Exit(1)
