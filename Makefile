@@ -40,6 +40,7 @@ bench: build
 FUZZTIME ?= 60s
 fuzz:
 	$(GO) test ./pipeline -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./executor/build/buildspec -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME)
 
 clean:
 	rm -rf bin
