@@ -7,15 +7,21 @@ LDFLAGS := -s -w -X main.version=$(VERSION)
 DATA    ?= ./data
 LISTEN  ?= 127.0.0.1:8080
 
-.PHONY: all build run test test-short vet fmt-check bench fuzz clean
+.PHONY: all build run test test-short vet fmt-check bench fuzz clean images
 
 all: build
 
 build:
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/conveyor ./cmd/conveyor
 
-run: build
+run: build images
 	./bin/conveyor server --data $(DATA) --listen $(LISTEN) --example
+
+# Local Docker images the builds and tests use (no registry needed): conveyor/busybox and
+# conveyor/build-debian (Debian + Go). Skips images that exist; FORCE=1 rebuilds. See images/README.md.
+FORCE ?= 0
+images:
+	FORCE=$(FORCE) ./images/build.sh
 
 vet:
 	$(GO) vet ./...
@@ -26,7 +32,7 @@ fmt-check:
 
 # The whole suite: vet, formatting, every package's tests with the race detector (packages run in
 # parallel, two at a time on this 2-core machine), and a short fuzz pass over the file parsers.
-test: vet fmt-check build
+test: vet fmt-check build images
 	CONVEYOR_BIN=$(CURDIR)/bin/conveyor $(GO) test -race -p 2 -count=1 -timeout 20m ./...
 	$(MAKE) fuzz FUZZTIME=10s
 
@@ -34,8 +40,9 @@ test-short:
 	$(GO) test -short -count=1 ./...
 
 # Benchmarks: figures and how to read them are in docs/benchmarks.md.
-bench: build
-	CONVEYOR_BIN=$(CURDIR)/bin/conveyor $(GO) test -run '^$$' -bench . -benchmem -count=1 -timeout 30m ./pipeline ./cmd/conveyor
+bench: build images
+	CONVEYOR_BIN=$(CURDIR)/bin/conveyor $(GO) test -run '^$$' -bench . -benchmem -count=1 -timeout 30m \
+		./pipeline ./cmd/conveyor ./executor/build/... ./store/logs
 
 FUZZTIME ?= 60s
 fuzz:

@@ -17,6 +17,9 @@ var files embed.FS
 // QuickstartPipeline is the example pipeline declaration (get-pipeline JSON).
 func QuickstartPipeline() ([]byte, error) { return files.ReadFile("quickstart/pipeline.json") }
 
+// QuickstartProject is the example's CodeBuild project (the CreateProject request shape).
+func QuickstartProject() ([]byte, error) { return files.ReadFile("quickstart/project.json") }
+
 // QuickstartBucket and QuickstartKey are where the example's source bundle is uploaded.
 const (
 	QuickstartBucket = "conveyor-examples"

@@ -47,6 +47,9 @@ type Error struct {
 
 func (e *Error) Error() string { return string(e.Code) + ": " + e.Msg }
 
+// ErrorCode lets the API layer answer with the exception name.
+func (e *Error) ErrorCode() string { return string(e.Code) }
+
 func errorf(code ErrorCode, format string, args ...any) error {
 	return &Error{Code: code, Msg: fmt.Sprintf(format, args...)}
 }

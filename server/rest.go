@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -45,16 +46,23 @@ func handle(log *slog.Logger, h handlerFunc) http.HandlerFunc {
 			return
 		}
 		var se *statusError
-		var pe *pipeline.Error
+		var coded awsapi.CodedError
 		switch {
 		case errors.As(err, &se):
 			awsapi.WriteError(w, &awsapi.Error{Type: se.typ, Message: se.msg, Status: se.status})
-		case errors.As(err, &pe):
+		case errors.As(err, &coded):
 			status := http.StatusBadRequest
-			if pe.Code == pipeline.CodeConflict {
+			switch {
+			case coded.ErrorCode() == string(pipeline.CodeConflict):
 				status = http.StatusConflict
+			case strings.HasSuffix(coded.ErrorCode(), "NotFoundException"):
+				status = http.StatusNotFound
 			}
-			awsapi.WriteError(w, &awsapi.Error{Type: string(pe.Code), Message: pe.Msg, Status: status})
+			msg := coded.Error()
+			if _, rest, ok := strings.Cut(msg, ": "); ok {
+				msg = rest
+			}
+			awsapi.WriteError(w, &awsapi.Error{Type: coded.ErrorCode(), Message: msg, Status: status})
 		case errors.Is(err, store.ErrNotFound):
 			awsapi.WriteError(w, &awsapi.Error{Type: "ResourceNotFoundException", Message: err.Error(), Status: http.StatusNotFound})
 		case errors.Is(err, auth.ErrPayloadMismatch):

@@ -14,11 +14,13 @@ import (
 	"github.com/go-chi/chi/v5/middleware"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/conveyorci/conveyor/executor/build"
 	"github.com/conveyorci/conveyor/executor/source"
 	"github.com/conveyorci/conveyor/pipeline"
 	"github.com/conveyorci/conveyor/server/auth"
 	"github.com/conveyorci/conveyor/server/awsapi"
 	"github.com/conveyorci/conveyor/store"
+	"github.com/conveyorci/conveyor/store/logs"
 )
 
 // Deps are what the server needs; cmd/conveyor wires them.
@@ -28,6 +30,9 @@ type Deps struct {
 	Blobs   *store.Blobs
 	Keys    *auth.Keys
 	Uploads *source.Uploads
+	Builds  *build.Service
+	Logs    *logs.Store
+	Secrets *Secrets
 	Metrics *Metrics
 	API     *awsapi.API
 	Logger  *slog.Logger
@@ -62,6 +67,15 @@ func New(d Deps) http.Handler {
 			r.With(require(auth.RoleOperator)).Put("/buckets/{bucket}/objects/*", handle(d.Logger, uploadObject(d.Uploads)))
 			r.With(require(auth.RoleViewer)).Get("/buckets/{bucket}/versions/*", handle(d.Logger, listObjectVersions(d.DB)))
 			r.With(require(auth.RoleViewer)).Get("/artifacts/{sha256}", handle(d.Logger, downloadArtifact(d.Blobs)))
+			if d.Builds != nil {
+				r.With(require(auth.RoleViewer)).Get("/builds/{id}/logs", handle(d.Logger, buildLogs(d.Builds, d.Logs)))
+			}
+			if d.Secrets != nil {
+				r.Group(func(r chi.Router) {
+					r.Use(require(auth.RoleAdmin))
+					d.Secrets.routes(r, d.Logger)
+				})
+			}
 		})
 	})
 	for _, m := range d.Mount {

@@ -20,6 +20,7 @@ import (
 	"github.com/aws/smithy-go"
 
 	"github.com/conveyorci/conveyor/examples"
+	"github.com/conveyorci/conveyor/executor/build"
 )
 
 func apiCode(err error) string {
@@ -433,6 +434,17 @@ func TestUploadStartsTheWatchingPipelineAtThatVersion(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	projectJSON, err := examples.QuickstartProject()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var project build.Project
+	if err := json.Unmarshal(projectJSON, &project); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.app.builds.CreateProject(ctx, project); err != nil {
+		t.Fatal(err)
+	}
 	// Created before any upload: its first execution fails in Source and says how to fix it.
 	if _, err := s.app.engine.CreatePipeline(ctx, raw, nil, "test"); err != nil {
 		t.Fatal(err)
@@ -457,7 +469,7 @@ func TestUploadStartsTheWatchingPipelineAtThatVersion(t *testing.T) {
 	if execID == "" {
 		t.Fatalf("the upload started nothing: %s", body)
 	}
-	eventually(t, "the approval after the upload", 20*time.Second, func() bool {
+	eventually(t, "the approval after the upload (the build runs first)", 120*time.Second, func() bool {
 		a := actionState(t, c, "quickstart", "Approve", "Release")
 		return a != nil && a.Status == types.ActionExecutionStatusInProgress
 	})

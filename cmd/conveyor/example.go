@@ -3,15 +3,17 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 
 	"github.com/conveyorci/conveyor/examples"
+	"github.com/conveyorci/conveyor/executor/build"
 	"github.com/conveyorci/conveyor/pipeline"
 )
 
-// loadExample creates the quickstart pipeline, with its source bundle uploaded first, unless a
-// pipeline of that name already exists. Creating it starts its first execution, as CodePipeline does.
+// loadExample creates the quickstart pipeline, with its build project and its source bundle
+// uploaded first, unless a pipeline of that name already exists. Creating it starts its first execution, as CodePipeline does.
 func loadExample(ctx context.Context, a *app) error {
 	raw, err := examples.QuickstartPipeline()
 	if err != nil {
@@ -25,6 +27,20 @@ func loadExample(ctx context.Context, a *app) error {
 		return nil
 	} else if code, ok := pipeline.CodeOf(err); !ok || code != pipeline.CodePipelineNotFound {
 		return err
+	}
+	projectJSON, err := examples.QuickstartProject()
+	if err != nil {
+		return err
+	}
+	var project build.Project
+	if err := json.Unmarshal(projectJSON, &project); err != nil {
+		return fmt.Errorf("example project: %w", err)
+	}
+	if _, err := a.builds.CreateProject(ctx, project); err != nil {
+		var be *build.Error
+		if !errors.As(err, &be) || be.Code != build.CodeAlreadyExists {
+			return fmt.Errorf("create the example build project: %w", err)
+		}
 	}
 	bundle, err := examples.QuickstartBundle()
 	if err != nil {

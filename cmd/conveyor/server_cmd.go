@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"strconv"
 
 	"github.com/conveyorci/conveyor/executor"
 )
@@ -26,10 +27,16 @@ func runServerWith(ctx context.Context, args []string, out io.Writer, providers 
 	logLevel := stringSetting(fs, "log-level", "CONVEYOR_LOG_LEVEL", "info", "debug, info, warn or error")
 	logFormat := stringSetting(fs, "log-format", "CONVEYOR_LOG_FORMAT", "text", "text or json")
 	example := boolSetting(fs, "example", "CONVEYOR_EXAMPLE", false, "load the example pipeline if it does not exist")
+	maxBuilds := stringSetting(fs, "max-concurrent-builds", "CONVEYOR_MAX_CONCURRENT_BUILDS", "0", "builds running at once; more wait queued (0: the CPU count, at least 2)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	cfg.Listen, cfg.Data, cfg.Region, cfg.LogLevel, cfg.LogFormat, cfg.Example = *listen, *data, *region, *logLevel, *logFormat, *example
+	if n, err := strconv.Atoi(*maxBuilds); err != nil || n < 0 {
+		return &exitError{code: 2, err: fmt.Errorf("--max-concurrent-builds %q: want a number", *maxBuilds)}
+	} else {
+		cfg.MaxConcurrentBuilds = n
+	}
 	cfg.AdminKeyID = os.Getenv("CONVEYOR_ADMIN_ACCESS_KEY_ID")
 	cfg.AdminSecret = os.Getenv("CONVEYOR_ADMIN_SECRET_ACCESS_KEY")
 	cfg.SecretKey = os.Getenv("CONVEYOR_SECRET_KEY")

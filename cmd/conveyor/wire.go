@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -13,12 +15,15 @@ import (
 
 	"github.com/conveyorci/conveyor/executor"
 	"github.com/conveyorci/conveyor/executor/approval"
+	"github.com/conveyorci/conveyor/executor/build"
+	"github.com/conveyorci/conveyor/executor/build/docker"
 	"github.com/conveyorci/conveyor/executor/source"
 	"github.com/conveyorci/conveyor/pipeline"
 	"github.com/conveyorci/conveyor/server"
 	"github.com/conveyorci/conveyor/server/auth"
 	"github.com/conveyorci/conveyor/server/awsapi"
 	"github.com/conveyorci/conveyor/store"
+	"github.com/conveyorci/conveyor/store/logs"
 )
 
 // serverConfig is everything `conveyor server` is configured with.
@@ -32,6 +37,8 @@ type serverConfig struct {
 	AdminKeyID  string
 	AdminSecret string
 	SecretKey   string
+	// MaxConcurrentBuilds caps builds running at once (0: the CPU count, at least 2).
+	MaxConcurrentBuilds int
 	// Providers lets tests register extra action providers (the scriptable fake).
 	Providers func(*executor.Registry)
 }
@@ -45,8 +52,11 @@ type app struct {
 	engine  *pipeline.Engine
 	keys    *auth.Keys
 	uploads *source.Uploads
-	handler http.Handler
-	admin   auth.AdminCredentials
+	builds  *build.Service
+	// dockerErr says why builds cannot run, when Docker was not reachable at start.
+	dockerErr error
+	handler   http.Handler
+	admin     auth.AdminCredentials
 }
 
 func newLogger(level, format string, w *os.File) (*slog.Logger, error) {
@@ -67,7 +77,8 @@ func newLogger(level, format string, w *os.File) (*slog.Logger, error) {
 // providerDeps are what the providers run with; all nil when the registry only validates
 // (`conveyor validate` works offline).
 type providerDeps struct {
-	s3 *source.S3
+	s3     *source.S3
+	builds *build.Service
 }
 
 // registerProviders lists every action provider of this build, in one place for the server and
@@ -76,7 +87,18 @@ func registerProviders(d providerDeps) *executor.Registry {
 	r := executor.NewRegistry()
 	r.Register(source.S3Spec(), d.s3)
 	r.Register(approval.Spec(), &approval.Executor{})
+	for _, spec := range build.ActionSpecs() {
+		r.Register(spec, &build.Action{Builds: d.builds})
+	}
 	return r
+}
+
+// dockerInstance names this server's containers and volumes (the conveyor.instance label): stable
+// for a data directory, so a restarted server reaps what its previous run left.
+func dockerInstance(data string) string {
+	abs, _ := filepath.Abs(data)
+	sum := sha256.Sum256([]byte(abs))
+	return "conveyor-" + hex.EncodeToString(sum[:6])
 }
 
 // openApp opens the data directory and wires the server. The caller must call close.
@@ -115,20 +137,41 @@ func openApp(ctx context.Context, cfg serverConfig, log *slog.Logger) (*app, err
 			"access_key_id", a.admin.ID, "file", a.admin.File)
 	}
 
+	logStore, err := logs.Open(filepath.Join(cfg.Data, "logs"))
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	runner := &build.Runner{Blobs: a.blobs, Secrets: build.StoreSecrets{DB: db, Sealer: sealer}, Log: log,
+		TempDir: filepath.Join(cfg.Data, "blobs", "tmp")}
+	dctx, cancelDocker := context.WithTimeout(ctx, 10*time.Second)
+	runner.Docker, runner.DockerErr = docker.New(dctx, log, docker.Options{Instance: dockerInstance(cfg.Data)})
+	cancelDocker()
+	a.dockerErr = runner.DockerErr
+	if runner.DockerErr != nil {
+		log.Warn("Docker is not reachable: builds will fail until it is (set DOCKER_HOST, then restart)", "err", runner.DockerErr)
+	}
+	metrics := server.NewMetrics(db)
+	a.builds = build.NewService(build.Config{DB: db, Blobs: a.blobs, Logs: logStore, Runner: runner, Region: cfg.Region,
+		Logger: log, MaxConcurrentBuilds: cfg.MaxConcurrentBuilds})
+	if err := a.builds.Start(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
 	s3 := &source.S3{DB: db, Blobs: a.blobs}
-	providers := registerProviders(providerDeps{s3: s3})
+	providers := registerProviders(providerDeps{s3: s3, builds: a.builds})
 	if cfg.Providers != nil {
 		cfg.Providers(providers)
 	}
-	metrics := server.NewMetrics(db)
 	a.engine = pipeline.New(pipeline.Config{DB: db, Providers: providers, Region: cfg.Region, Logger: log, Observer: metrics})
 	a.uploads = &source.Uploads{S3: s3, Engine: a.engine, Log: log}
 
 	api := awsapi.New(log)
 	api.Register(awsapi.CodePipelineTarget, awsapi.CodePipeline(a.engine))
+	api.Register(awsapi.CodeBuildTarget, awsapi.CodeBuild(a.builds))
 	a.handler = server.New(server.Deps{
-		Engine: a.engine, DB: db, Blobs: a.blobs, Keys: a.keys, Uploads: a.uploads, Metrics: metrics, API: api,
-		Logger: log, Version: version,
+		Engine: a.engine, DB: db, Blobs: a.blobs, Keys: a.keys, Uploads: a.uploads, Builds: a.builds, Logs: logStore,
+		Secrets: &server.Secrets{DB: db, Sealer: sealer, Log: log}, Metrics: metrics, API: api, Logger: log, Version: version,
 	})
 	if err := a.engine.Start(ctx); err != nil {
 		db.Close()
@@ -163,8 +206,13 @@ func (a *app) serve(ctx context.Context, ln net.Listener) error {
 }
 
 func (a *app) close() {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
+	// Builds first: they end FAULT ("Conveyor shut down") and their containers are removed; then
+	// the engine releases its actions, which find those builds again after the restart.
+	if err := a.builds.Close(ctx); err != nil {
+		a.log.Warn("builds close", "err", err)
+	}
 	if err := a.engine.Close(ctx); err != nil {
 		a.log.Warn("engine close", "err", err)
 	}

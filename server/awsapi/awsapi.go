@@ -128,10 +128,17 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	_, _ = w.Write(b)
 }
 
-// statusFor maps engine error codes to HTTP statuses; AWS JSON services answer client errors with
-// 400 except ConflictException (409).
-func statusFor(code pipeline.ErrorCode) int {
-	if code == pipeline.CodeConflict {
+// CodedError is a domain error a caller can act on (the engine's, the executors'): its code is
+// the AWS exception name.
+type CodedError interface {
+	error
+	ErrorCode() string
+}
+
+// statusFor maps error codes to HTTP statuses; AWS JSON services answer client errors with 400
+// except ConflictException (409).
+func statusFor(code string) int {
+	if code == string(pipeline.CodeConflict) {
 		return http.StatusConflict
 	}
 	return http.StatusBadRequest
@@ -141,12 +148,16 @@ func statusFor(code pipeline.ErrorCode) int {
 // InternalFailure whose message names an error id that appears in the server log with the cause.
 func (a *API) writeError(w http.ResponseWriter, reqID, target string, err error) {
 	var apiErr *Error
-	var engErr *pipeline.Error
+	var coded CodedError
 	var authErr *auth.Error
 	switch {
 	case errors.As(err, &apiErr):
-	case errors.As(err, &engErr):
-		apiErr = &Error{Type: string(engErr.Code), Message: engErr.Msg, Status: statusFor(engErr.Code)}
+	case errors.As(err, &coded):
+		msg := coded.Error()
+		if _, rest, ok := strings.Cut(msg, ": "); ok && strings.HasPrefix(msg, coded.ErrorCode()) {
+			msg = rest
+		}
+		apiErr = &Error{Type: coded.ErrorCode(), Message: msg, Status: statusFor(coded.ErrorCode())}
 	case errors.As(err, &authErr):
 		apiErr = &Error{Type: authErr.Type, Message: authErr.Message, Status: authErr.Status}
 	default:

@@ -1,6 +1,7 @@
 package buildspec
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 )
@@ -194,4 +195,14 @@ func parseSecretRef(s string) (ref SecretRef, problem string) {
 		}
 	}
 	return ref, ""
+}
+
+// ParseSecretRef parses a secrets-manager reference, `secret-id[:json-key[:version-stage[:version-id]]]`
+// (the form buildspecs and SECRETS_MANAGER-typed project variables use).
+func ParseSecretRef(s string) (SecretRef, error) {
+	ref, problem := parseSecretRef(s)
+	if problem != "" {
+		return SecretRef{}, errors.New(problem)
+	}
+	return ref, nil
 }
