@@ -15,6 +15,8 @@ import (
 	"unicode/utf8"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/conveyorci/conveyor/internal/suggest"
 )
 
 // MaxDeclarationSize is the largest declaration file Parse accepts, in bytes.
@@ -829,62 +831,10 @@ func (d *declDecoder) decode(n *declNode, v reflect.Value, path string) {
 }
 
 func unknownFieldMessage(key string, allowed []string) string {
-	if s := suggestName(key, allowed); s != "" {
+	if s := suggest.Closest(key, allowed); s != "" {
 		return fmt.Sprintf("unknown field %q (did you mean %q?)", key, s)
 	}
 	return fmt.Sprintf("unknown field %q; allowed fields here: %s", key, strings.Join(allowed, ", "))
-}
-
-// suggestName returns the candidate closest to s when it is close enough to be a likely typo.
-func suggestName(s string, candidates []string) string {
-	best, bestDist := "", 3
-	for _, c := range candidates {
-		if strings.EqualFold(s, c) {
-			return c
-		}
-		limit := 2 // short names only match on case, or one edit away
-		switch {
-		case len(c) <= 3:
-			limit = 0
-		case len(c) <= 5:
-			limit = 1
-		}
-		if d := editDistance(strings.ToLower(s), strings.ToLower(c), bestDist); d <= limit && d < bestDist {
-			best, bestDist = c, d
-		}
-	}
-	return best
-}
-
-// editDistance is the Levenshtein distance of a and b, or limit when it is at least limit (to stay
-// cheap on long hostile strings).
-func editDistance(a, b string, limit int) int {
-	if len(a) > 200 || len(b) > 200 {
-		return limit
-	}
-	if d := len(a) - len(b); d >= limit || -d >= limit {
-		return limit
-	}
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	if prev[len(b)] > limit {
-		return limit
-	}
-	return prev[len(b)]
 }
 
 // sortedMapKeys returns the keys of m in order, for deterministic error output.

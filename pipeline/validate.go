@@ -10,6 +10,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/conveyorci/conveyor/executor"
+	"github.com/conveyorci/conveyor/internal/suggest"
 )
 
 // Kinds of validation error. They map to the exceptions CodePipeline answers CreatePipeline and
@@ -332,7 +333,7 @@ func (v *validator) enum(kind, path, what, s string, allowed []string) bool {
 		v.add(kind, path, "%s is required; use one of %s", what, strings.Join(allowed, ", "))
 		return false
 	}
-	if sug := suggestName(s, allowed); sug != "" {
+	if sug := suggest.Closest(s, allowed); sug != "" {
 		v.add(kind, path, "%s %s is not valid (did you mean %q?); use one of %s", what, quoteVal(s), sug, strings.Join(allowed, ", "))
 		return false
 	}
@@ -656,7 +657,7 @@ func (v *validator) provider(p string, a *Action) {
 			continue
 		}
 		hint := ""
-		if s := suggestName(k, allowed); s != "" {
+		if s := suggest.Closest(k, allowed); s != "" {
 			hint = fmt.Sprintf(" (did you mean %q?)", s)
 		}
 		if len(allowed) == 0 {
@@ -892,7 +893,7 @@ func declaredList(name, what string, names []string) string {
 		return "; the pipeline declares no " + what
 	}
 	s := ""
-	if sug := suggestName(name, names); sug != "" {
+	if sug := suggest.Closest(name, names); sug != "" {
 		s = fmt.Sprintf(" (did you mean %q?)", sug)
 	}
 	const maxListed = 20

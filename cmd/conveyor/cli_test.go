@@ -498,6 +498,11 @@ func TestCLIUploadStartsTheWatchingPipeline(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	project, err := examples.QuickstartProject()
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustCLI(t, "projects", "create", "-f", writeFile(t, dir, "project.json", string(project)))
 	mustCLI(t, "pipeline", "create", "-f", writeFile(t, dir, "quickstart.json", string(raw)))
 	awaitStatus(t, c, "quickstart", latestExecutionID(t, c, "quickstart"), types.PipelineExecutionStatusFailed)
 	zip := writeFile(t, dir, "app.zip", string(bundle))
@@ -509,7 +514,7 @@ func TestCLIUploadStartsTheWatchingPipeline(t *testing.T) {
 		t.Fatalf("upload output:\n%s", out)
 	}
 	versionID, execID := m[1], e[1]
-	eventually(t, "the approval after the upload", 20*time.Second, func() bool {
+	eventually(t, "the approval after the upload (the build runs first)", 120*time.Second, func() bool {
 		a := actionState(t, c, "quickstart", "Approve", "Release")
 		return a != nil && a.Status == types.ActionExecutionStatusInProgress
 	})
@@ -651,10 +656,10 @@ func TestCLIApply(t *testing.T) {
 	}
 
 	// A section Conveyor does not know is an error that lists the supported ones; nothing is applied.
-	unknown := conveyorYAML("web-v4.zip") + "projects:\n  - name: build\n"
+	unknown := conveyorYAML("web-v4.zip") + "notifications:\n  - name: build\n"
 	writeFile(t, dir, "conveyor.yaml", unknown)
 	errOut = failCLI(t, 1, "apply", "-f", file)
-	if want := file + ":" + position(t, unknown, "projects:") + `: unknown section "projects"; supported sections: pipelines`; !strings.Contains(errOut, want) {
+	if want := file + ":" + position(t, unknown, "notifications:") + `: unknown section "notifications"; supported sections: projects, pipelines`; !strings.Contains(errOut, want) {
 		t.Errorf("stderr lacks %q:\n%s", want, errOut)
 	}
 	if got, _ := c.GetPipeline(ctx, &codepipeline.GetPipelineInput{Name: aws.String("web")}); aws.ToInt32(got.Pipeline.Version) != 3 {

@@ -18,6 +18,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
+	"github.com/aws/aws-sdk-go-v2/service/codebuild"
 	"github.com/aws/aws-sdk-go-v2/service/codepipeline"
 	"github.com/aws/smithy-go"
 
@@ -80,6 +81,15 @@ func (c *clientConfig) codePipeline() (*codepipeline.Client, error) {
 		return nil, err
 	}
 	return codepipeline.NewFromConfig(cfg, func(o *codepipeline.Options) { o.BaseEndpoint = aws.String(strings.TrimRight(*c.endpoint, "/")) }), nil
+}
+
+// codeBuild returns a CodeBuild SDK client pointed at the server.
+func (c *clientConfig) codeBuild() (*codebuild.Client, error) {
+	cfg, err := c.awsConfig()
+	if err != nil {
+		return nil, err
+	}
+	return codebuild.NewFromConfig(cfg, func(o *codebuild.Options) { o.BaseEndpoint = aws.String(strings.TrimRight(*c.endpoint, "/")) }), nil
 }
 
 // rest sends a SigV4-signed request to the server's REST extras (/api/v1/…). When body is a file

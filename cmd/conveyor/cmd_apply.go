@@ -2,9 +2,9 @@ package main
 
 // `conveyor apply -f conveyor.yaml`: create or update the resources a conveyor.yaml declares.
 //
-// A conveyor.yaml is a mapping of sections (`pipelines:` today; projects, applications, deployment
-// configs, connections and notifications come with the build, deploy and source work). Each section
-// is a small handler in configSections: it reads its part of the file, checks every resource locally
+// A conveyor.yaml is a mapping of sections (`projects:` and `pipelines:` today; applications,
+// deployment configs, connections and notifications come with the deploy and source work). Each
+// section is a small handler in configSections: it reads its part of the file, checks every resource locally
 // (positions are the conveyor.yaml's own lines and columns) and returns, for each valid resource, how
 // to apply it. `conveyor validate` uses the same handlers, offline.
 
@@ -40,6 +40,7 @@ type configSection struct {
 // earlier one creates (a pipeline names a build project, a deployment group, a connection).
 func configSections() []configSection {
 	return []configSection{
+		{name: "projects", load: loadProjects}, // CodeBuild projects (cmd_projects.go): pipelines name them
 		{name: "pipelines", load: loadPipelines},
 	}
 }
@@ -80,8 +81,17 @@ type applyResult struct {
 func (r applyResult) String() string {
 	switch r.Status {
 	case "created", "updated":
+		if r.Version == 0 { // unversioned resources (projects)
+			if len(r.Changed) > 0 {
+				return r.Status + ": " + strings.Join(r.Changed, ", ")
+			}
+			return r.Status
+		}
 		return fmt.Sprintf("%s (version %d)", r.Status, r.Version)
 	case "would update":
+		if r.Version == 0 {
+			return "would update: " + strings.Join(r.Changed, ", ")
+		}
 		return fmt.Sprintf("would update (version %d → %d): %s", r.Version, r.Version+1, strings.Join(r.Changed, ", "))
 	case "invalid":
 		return fmt.Sprintf("invalid (%d %s), not applied", len(r.Errors), plural(len(r.Errors), "error", "errors"))

@@ -34,6 +34,10 @@ func commands() map[string]command {
 		"keys":     {"manage API access keys (create, list, delete)", runKeys},
 		"apply":    {"create or update the resources declared in a conveyor.yaml", runApply},
 		"upload":   {"upload a source bundle: conveyor upload BUCKET/KEY FILE.zip", runUpload},
+		"build":    {"start, follow, inspect, stop and retry builds; build --local runs a buildspec here", runBuild},
+		"logs":     {"print or follow a build's log: conveyor logs BUILD_ID [-f] [--tail N]", runLogs},
+		"secrets":  {"store the secrets builds read (parameter-store, secrets-manager)", runSecrets},
+		"projects": {"create, inspect and delete build projects", runProjects},
 	}
 }
 

@@ -255,17 +255,13 @@ func (r *Runner) Run(ctx context.Context, spec RunSpec, rec Record, openLog Open
 	// PRE_BUILD skips BUILD and POST_BUILD; POST_BUILD runs after a failed BUILD with
 	// CODEBUILD_BUILD_SUCCEEDING=0; on-failure CONTINUE goes on, an explicit ABORT stops.
 	ranBuild := false
+	skipBuild := false // a failed INSTALL or PRE_BUILD (without on-failure CONTINUE) skips BUILD and POST_BUILD
 	for _, name := range buildspec.PhaseNames() {
 		if ru.fatal != "" {
 			break
 		}
 		p, ok := ru.bs.Phase(name)
-		skip := false
-		switch name {
-		case buildspec.PhaseBuild, buildspec.PhasePostBuild:
-			skip = ru.failed && !ranBuild
-		}
-		if skip {
+		if skipBuild && !ranBuild && (name == buildspec.PhaseBuild || name == buildspec.PhasePostBuild) {
 			continue
 		}
 		if name == buildspec.PhaseBuild {
@@ -274,9 +270,14 @@ func (r *Runner) Run(ctx context.Context, spec RunSpec, rec Record, openLog Open
 		if !ok {
 			continue
 		}
+		failedBefore := ru.failed
 		abort := ru.runPhase(ctx, p)
 		if abort {
 			break
+		}
+		if ru.failed && !failedBefore && p.OnFailure.Mode != buildspec.OnFailureContinue &&
+			(name == buildspec.PhaseInstall || name == buildspec.PhasePreBuild) {
+			skipBuild = true
 		}
 	}
 	if ru.fatal == "" {

@@ -519,3 +519,23 @@ func TestMissingImageFailsProvisioningClearly(t *testing.T) {
 		t.Fatalf("provisioning = %+v", p)
 	}
 }
+
+func TestOnFailureContinueGoesOnToBuild(t *testing.T) {
+	h := newRunnerHarness(t, nil)
+	f := h.run(context.Background(), inline(`version: 0.2
+phases:
+  install:
+    on-failure: CONTINUE
+    commands:
+      - "false"
+  build:
+    commands:
+      - echo "build ran with CODEBUILD_BUILD_SUCCEEDING=$CODEBUILD_BUILD_SUCCEEDING"
+`))
+	if f.build.BuildStatus != StatusFailed || f.phase(PhaseInstall).PhaseStatus != StatusFailed {
+		t.Fatalf("status %s, install %+v", f.build.BuildStatus, f.phase(PhaseInstall))
+	}
+	if !strings.Contains(f.log, "build ran with CODEBUILD_BUILD_SUCCEEDING=0") {
+		t.Errorf("on-failure CONTINUE must go on to BUILD:\n%s", f.log)
+	}
+}

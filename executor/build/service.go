@@ -33,6 +33,7 @@ type Service struct {
 	region  string
 	log     *slog.Logger
 	onEvent func(buildID string)
+	logCap  int64
 
 	ctx    context.Context
 	cancel context.CancelCauseFunc
@@ -58,6 +59,8 @@ type Config struct {
 	MaxConcurrentBuilds int
 	// OnEvent hears about every change of a build (live views); must not block.
 	OnEvent func(buildID string)
+	// LogCap caps each build's log (default 100 MiB); a marker line says what was cut.
+	LogCap int64
 }
 
 // NewService returns a service; call Start before use.
@@ -73,7 +76,7 @@ func NewService(cfg Config) *Service {
 	}
 	ctx, cancel := context.WithCancelCause(context.Background())
 	return &Service{db: cfg.DB, blobs: cfg.Blobs, logs: cfg.Logs, runner: cfg.Runner, region: cfg.Region, log: cfg.Logger,
-		onEvent: cfg.OnEvent, ctx: ctx, cancel: cancel, slots: make(chan struct{}, cfg.MaxConcurrentBuilds),
+		onEvent: cfg.OnEvent, logCap: cfg.LogCap, ctx: ctx, cancel: cancel, slots: make(chan struct{}, cfg.MaxConcurrentBuilds),
 		running: map[string]context.CancelCauseFunc{}, byProject: map[string]int{}, done: map[string]chan struct{}{}}
 }
 
@@ -230,9 +233,15 @@ func (s *Service) StartBuild(ctx context.Context, in StartInput) (Build, error) 
 	if in.QueuedTimeoutInMinutesOverride > 0 {
 		queued = time.Duration(in.QueuedTimeoutInMinutesOverride) * time.Minute
 	}
+	// The record as started: once launched, the build's goroutine owns b.
+	started, _ := json.Marshal(b)
 	s.launch(spec, b, p.ConcurrentBuildLimit, queued, time.Duration(b.TimeoutInMinutes)*time.Minute)
 	s.log.Info("build started", "build_id", b.ID, "project", p.Name, "initiator", b.Initiator)
-	return *b, nil
+	var out Build
+	if err := json.Unmarshal(started, &out); err != nil {
+		return Build{}, err
+	}
+	return out, nil
 }
 
 func ptr[T any](v T) *T { return &v }
@@ -413,7 +422,7 @@ func (s *Service) launch(spec *RunSpec, b *Build, projectLimit int, queuedTimeou
 			runCtx, cancelRun := context.WithTimeout(ctx, timeout)
 			spec.StartTime = time.Now()
 			result = s.runner.Run(runCtx, *spec, Record{Build: b, Save: save}, func(secrets []string) (io.WriteCloser, error) {
-				return s.logs.Create(LogKind, b.ID, logs.Options{Secrets: secrets})
+				return s.logs.Create(LogKind, b.ID, logs.Options{Secrets: secrets, Cap: s.logCap})
 			})
 			cancelRun()
 			s.release(spec.Project)
