@@ -539,3 +539,70 @@ phases:
 		t.Errorf("on-failure CONTINUE must go on to BUILD:\n%s", f.log)
 	}
 }
+
+func TestRunAsRetryAndSecondaryArtifacts(t *testing.T) {
+	h := newRunnerHarness(t, nil)
+	spec := inline(`version: 0.2
+phases:
+  install:
+    run-as: builder
+    commands:
+      - echo "install runs as $(id -un)"
+  build:
+    on-failure: RETRY-2
+    commands:
+      - n=$(cat /tmp/attempts 2>/dev/null || echo 0); n=$((n+1)); echo $n > /tmp/attempts; echo "attempt $n"; [ $n -ge 2 ]
+      - mkdir -p dist docs && echo app > dist/app.bin && echo manual > docs/manual.txt
+artifacts:
+  files:
+    - dist/**/*
+  secondary-artifacts:
+    Docs:
+      files:
+        - docs/**/*
+`)
+	spec.Outputs = []Output{{Name: "App"}, {Identifier: "Docs", Name: "Docs"}}
+	f := h.run(context.Background(), spec)
+	if f.build.BuildStatus != StatusSucceeded {
+		t.Fatalf("status %s:\n%s", f.build.BuildStatus, f.log)
+	}
+	if !strings.Contains(f.log, "install runs as builder") {
+		t.Errorf("run-as must run the phase as builder:\n%s", f.log)
+	}
+	if !strings.Contains(f.log, "Retrying phase BUILD (attempt 2 of 3)") || !strings.Contains(f.log, "attempt 2") {
+		t.Errorf("on-failure RETRY-2 must retry the failed phase:\n%s", f.log)
+	}
+	if len(f.result.Artifacts) != 2 {
+		t.Fatalf("artifacts = %+v", f.result.Artifacts)
+	}
+	for _, a := range f.result.Artifacts {
+		names := zipNames(t, h.runner.Blobs, a.Blob.SHA256)
+		want := map[string]string{"App": "dist/app.bin", "Docs": "docs/manual.txt"}[a.Name]
+		if len(names) != 1 || names[0] != want {
+			t.Errorf("artifact %s holds %v, want [%s]", a.Name, names, want)
+		}
+	}
+}
+
+func TestFailingUnitTestFailsPreBuildNamingTheCommand(t *testing.T) {
+	h := newRunnerHarness(t, nil)
+	dir := t.TempDir()
+	src := "/work/shared/fixtures/sample-app/v1"
+	if err := os.CopyFS(dir, os.DirFS(src)); err != nil {
+		t.Fatal(err)
+	}
+	test, _ := os.ReadFile(filepath.Join(dir, "main_test.go"))
+	broken := strings.Replace(string(test), "func Test", "func TestBroken(t *testing.T) { t.Fatal(\"the handler is broken\") }\n\nfunc Test", 1)
+	if err := os.WriteFile(filepath.Join(dir, "main_test.go"), []byte(broken), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f := h.run(context.Background(), RunSpec{Image: debian, Sources: []Input{{ZipPath: zipTree(t, dir, nil)}}, Outputs: []Output{{Name: "BuildArtifact"}}})
+	pb := f.phase(PhasePreBuild)
+	if f.build.BuildStatus != StatusFailed || pb.PhaseStatus != StatusFailed || len(pb.Contexts) == 0 ||
+		pb.Contexts[0].Message != "Error while executing command: go test ./.... Reason: exit status 1" {
+		t.Fatalf("PRE_BUILD = %+v\n%s", pb, f.log)
+	}
+	if f.ran(PhaseBuild) || f.ran(PhasePostBuild) || !strings.Contains(f.log, "the handler is broken") {
+		t.Errorf("BUILD and POST_BUILD must not run; the test output must be in the log:\n%s", f.log)
+	}
+}
