@@ -476,3 +476,41 @@ func (e *Engine) declaration(ctx context.Context, tx *store.Tx, name string, ver
 }
 
 func newID() string { return uuid.NewString() }
+
+// Observers fans engine events out to several observers (metrics, live views, notifications).
+type Observers []Observer
+
+// ExecutionStarted implements Observer.
+func (o Observers) ExecutionStarted(p string) {
+	for _, x := range o {
+		x.ExecutionStarted(p)
+	}
+}
+
+// ExecutionFinished implements Observer.
+func (o Observers) ExecutionFinished(p, status string) {
+	for _, x := range o {
+		x.ExecutionFinished(p, status)
+	}
+}
+
+// StageEntered implements Observer.
+func (o Observers) StageEntered(p, stage string) {
+	for _, x := range o {
+		x.StageEntered(p, stage)
+	}
+}
+
+// ActionFinished implements Observer.
+func (o Observers) ActionFinished(t executor.ActionType, status string, d time.Duration) {
+	for _, x := range o {
+		x.ActionFinished(t, status, d)
+	}
+}
+
+// Changed implements Observer.
+func (o Observers) Changed(p string) {
+	for _, x := range o {
+		x.Changed(p)
+	}
+}

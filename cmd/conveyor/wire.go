@@ -13,6 +13,8 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/go-chi/chi/v5"
+
 	"github.com/conveyorci/conveyor/executor"
 	"github.com/conveyorci/conveyor/executor/approval"
 	"github.com/conveyorci/conveyor/executor/build"
@@ -163,7 +165,10 @@ func openApp(ctx context.Context, cfg serverConfig, log *slog.Logger) (*app, err
 	if cfg.Providers != nil {
 		cfg.Providers(providers)
 	}
-	a.engine = pipeline.New(pipeline.Config{DB: db, Providers: providers, Region: cfg.Region, Logger: log, Observer: metrics})
+	// Subsystems add their observers, build event listeners and HTTP routes here.
+	observers := pipeline.Observers{metrics}
+	var mounts []func(chi.Router)
+	a.engine = pipeline.New(pipeline.Config{DB: db, Providers: providers, Region: cfg.Region, Logger: log, Observer: observers})
 	a.uploads = &source.Uploads{S3: s3, Engine: a.engine, Log: log}
 
 	api := awsapi.New(log)
@@ -172,6 +177,7 @@ func openApp(ctx context.Context, cfg serverConfig, log *slog.Logger) (*app, err
 	a.handler = server.New(server.Deps{
 		Engine: a.engine, DB: db, Blobs: a.blobs, Keys: a.keys, Uploads: a.uploads, Builds: a.builds, Logs: logStore,
 		Secrets: &server.Secrets{DB: db, Sealer: sealer, Log: log}, Metrics: metrics, API: api, Logger: log, Version: version,
+		Mount: mounts,
 	})
 	if err := a.engine.Start(ctx); err != nil {
 		db.Close()
