@@ -477,40 +477,45 @@ func (e *Engine) declaration(ctx context.Context, tx *store.Tx, name string, ver
 
 func newID() string { return uuid.NewString() }
 
-// Observers fans engine events out to several observers (metrics, live views, notifications).
-type Observers []Observer
+// ObserverSet fans engine events out to observers added at any time (metrics first, then the
+// live UI and notifications as they are wired).
+type ObserverSet struct {
+	mu   sync.RWMutex
+	list []Observer
+}
 
-// ExecutionStarted implements Observer.
-func (o Observers) ExecutionStarted(p string) {
-	for _, x := range o {
-		x.ExecutionStarted(p)
+// Add registers an observer.
+func (o *ObserverSet) Add(x Observer) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.list = append(o.list, x)
+}
+
+func (o *ObserverSet) each(fn func(Observer)) {
+	o.mu.RLock()
+	defer o.mu.RUnlock()
+	for _, x := range o.list {
+		fn(x)
 	}
 }
 
+// ExecutionStarted implements Observer.
+func (o *ObserverSet) ExecutionStarted(p string) { o.each(func(x Observer) { x.ExecutionStarted(p) }) }
+
 // ExecutionFinished implements Observer.
-func (o Observers) ExecutionFinished(p, status string) {
-	for _, x := range o {
-		x.ExecutionFinished(p, status)
-	}
+func (o *ObserverSet) ExecutionFinished(p, status string) {
+	o.each(func(x Observer) { x.ExecutionFinished(p, status) })
 }
 
 // StageEntered implements Observer.
-func (o Observers) StageEntered(p, stage string) {
-	for _, x := range o {
-		x.StageEntered(p, stage)
-	}
+func (o *ObserverSet) StageEntered(p, stage string) {
+	o.each(func(x Observer) { x.StageEntered(p, stage) })
 }
 
 // ActionFinished implements Observer.
-func (o Observers) ActionFinished(t executor.ActionType, status string, d time.Duration) {
-	for _, x := range o {
-		x.ActionFinished(t, status, d)
-	}
+func (o *ObserverSet) ActionFinished(t executor.ActionType, status string, d time.Duration) {
+	o.each(func(x Observer) { x.ActionFinished(t, status, d) })
 }
 
 // Changed implements Observer.
-func (o Observers) Changed(p string) {
-	for _, x := range o {
-		x.Changed(p)
-	}
-}
+func (o *ObserverSet) Changed(p string) { o.each(func(x Observer) { x.Changed(p) }) }

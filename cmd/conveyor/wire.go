@@ -166,7 +166,8 @@ func openApp(ctx context.Context, cfg serverConfig, log *slog.Logger) (*app, err
 		cfg.Providers(providers)
 	}
 	// Subsystems add their observers, build event listeners and HTTP routes here.
-	observers := pipeline.Observers{metrics}
+	observers := &pipeline.ObserverSet{}
+	observers.Add(metrics)
 	var mounts []func(chi.Router)
 	a.engine = pipeline.New(pipeline.Config{DB: db, Providers: providers, Region: cfg.Region, Logger: log, Observer: observers})
 	a.uploads = &source.Uploads{S3: s3, Engine: a.engine, Log: log}
