@@ -13,6 +13,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/conveyorci/conveyor/internal/fixtures"
 )
 
 // dirTar tars dir the way Docker's copy-out does: names below the directory's base name.
@@ -94,7 +96,7 @@ func zipNames(t testing.TB, data []byte) []string {
 }
 
 func TestZipFromTarSampleApp(t *testing.T) {
-	src := "/work/shared/fixtures/sample-app/v1"
+	src := fixtures.Dir(t, "sample-app/v1")
 	if _, err := os.Stat(src); err != nil {
 		t.Skip("sample app fixture not available")
 	}

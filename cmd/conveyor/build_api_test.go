@@ -20,6 +20,8 @@ import (
 	cbtypes "github.com/aws/aws-sdk-go-v2/service/codebuild/types"
 	"github.com/aws/aws-sdk-go-v2/service/codepipeline"
 	"github.com/aws/aws-sdk-go-v2/service/codepipeline/types"
+
+	"github.com/conveyorci/conveyor/internal/fixtures"
 )
 
 // requireDocker fails the test when the server has no Docker (in CI) and skips it elsewhere.
@@ -300,7 +302,7 @@ func TestPipelineBuildsTheSampleApp(t *testing.T) {
 			InputArtifacts: []types.InputArtifact{{Name: aws.String("BuildArtifact")}}}}},
 	}}
 	code, body := restCall(t, s.URL, http.MethodPut, "/api/v1/buckets/sources/objects/sample-app.zip", testAdminKey, testAdminSecret,
-		zipDir(t, "/work/shared/fixtures/sample-app/v1"))
+		zipDir(t, fixtures.Dir(t, "sample-app/v1")))
 	if code != http.StatusOK {
 		t.Fatalf("upload: %d %s", code, body)
 	}

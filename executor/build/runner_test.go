@@ -18,6 +18,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/conveyorci/conveyor/executor/build/docker"
+	"github.com/conveyorci/conveyor/internal/fixtures"
 	"github.com/conveyorci/conveyor/store"
 	"github.com/conveyorci/conveyor/store/logs"
 )
@@ -251,10 +252,7 @@ func zipNames(t *testing.T, blobs *store.Blobs, sha string) []string {
 
 func TestSampleAppBuilds(t *testing.T) {
 	h := newRunnerHarness(t, nil)
-	src := zipTree(t, "../../../shared/fixtures/sample-app/v1", nil)
-	if _, err := os.Stat("../../../shared/fixtures/sample-app/v1"); err != nil {
-		src = zipTree(t, "/work/shared/fixtures/sample-app/v1", nil)
-	}
+	src := zipTree(t, fixtures.Dir(t, "sample-app/v1"), nil)
 	f := h.run(context.Background(), RunSpec{Image: debian, Sources: []Input{{ZipPath: src}}, Outputs: []Output{{Name: "BuildArtifact"}},
 		ResolvedSourceVersion: "0123456789abcdef"})
 	if f.build.BuildStatus != StatusSucceeded {
@@ -587,7 +585,7 @@ artifacts:
 func TestFailingUnitTestFailsPreBuildNamingTheCommand(t *testing.T) {
 	h := newRunnerHarness(t, nil)
 	dir := t.TempDir()
-	src := "/work/shared/fixtures/sample-app/v1"
+	src := fixtures.Dir(t, "sample-app/v1")
 	if err := os.CopyFS(dir, os.DirFS(src)); err != nil {
 		t.Fatal(err)
 	}

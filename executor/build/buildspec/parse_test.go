@@ -3,9 +3,12 @@ package buildspec
 import (
 	"errors"
 	"os"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/conveyorci/conveyor/internal/fixtures"
 )
 
 func mustParse(t *testing.T, name string, src string) *Buildspec {
@@ -36,7 +39,7 @@ func cmds(line int, texts ...string) []Command {
 
 // The sample app of the end-to-end fixtures, as it is shipped.
 func TestParseSampleAppFixture(t *testing.T) {
-	data, err := os.ReadFile("../../../../shared/fixtures/sample-app/v1/buildspec.yml")
+	data, err := os.ReadFile(filepath.Join(fixtures.Dir(t, "sample-app/v1"), "buildspec.yml"))
 	if err != nil {
 		data = readTestdata(t, "sample-app.yml") // a copy, for runs outside the shared tree
 	}
