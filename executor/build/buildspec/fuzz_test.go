@@ -35,7 +35,9 @@ func FuzzParse(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		start := time.Now()
 		b, err := Parse("fuzz.yml", data)
-		if d := time.Since(start); d > 2*time.Second {
+		// A pathological input (one that makes parsing superlinear) shows as tens of seconds even
+		// on a loaded machine under -race; ordinary slowness is the benchmarks' business.
+		if d := time.Since(start); d > 30*time.Second {
 			t.Fatalf("Parse took %v", d)
 		}
 		if err != nil {
