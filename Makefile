@@ -17,8 +17,9 @@ build:
 run: build images
 	./bin/conveyor server --data $(DATA) --listen $(LISTEN) --example
 
-# Local Docker images the builds and tests use (no registry needed): conveyor/busybox and
-# conveyor/build-debian (Debian + Go). Skips images that exist; FORCE=1 rebuilds. See images/README.md.
+# Local Docker images the builds and tests use (no registry needed): conveyor/busybox,
+# conveyor/build-debian (Debian + Go) and conveyor/agent-host (a deploy host for the agent tests and
+# docker-compose). Skips images that exist; FORCE=1 rebuilds. See images/README.md.
 FORCE ?= 0
 images:
 	FORCE=$(FORCE) ./images/build.sh
@@ -48,6 +49,10 @@ FUZZTIME ?= 60s
 fuzz:
 	$(GO) test ./pipeline -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./executor/build/buildspec -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./server/webhook -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./executor/source/filter -run '^$$' -fuzz '^FuzzMatch$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./cmd/conveyor -run '^$$' -fuzz '^FuzzDeploySections$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./agent/appspec -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME)
 
 clean:
 	rm -rf bin

@@ -59,6 +59,8 @@ type Revision struct {
 	Summary          string    `json:"summary,omitempty"`
 	URL              string    `json:"url,omitempty"`
 	Created          time.Time `json:"created"`
+	// RepositoryURL is the repository a git revision came from (CODEBUILD_SOURCE_REPO_URL).
+	RepositoryURL string `json:"repositoryUrl,omitempty"`
 }
 
 // SourceRevision pins the revision a source action must fetch (StartPipelineExecution's

@@ -3,8 +3,10 @@
 #
 #   conveyor/busybox:latest        FROM scratch + Debian's static busybox (tests, tiny builds)
 #   conveyor/build-debian:bookworm debootstrap'd Debian bookworm + git, curl, bash, zip + the host's Go
+#   conveyor/agent-host:bookworm   build-debian's Debian without Go: a deploy host for `conveyor agent`
+#                                  (the conveyor binary is copied in when a container is created)
 #
-# Usage: images/build.sh [busybox|debian]...   (no argument: both)
+# Usage: images/build.sh [busybox|debian|agent]...   (no argument: all three)
 #   FORCE=1          rebuild even when the image already exists
 #   MIRROR=URL       Debian mirror for debootstrap (default http://deb.debian.org/debian)
 #   GOROOT_SRC=DIR   Go toolchain copied into build-debian (default: $(go env GOROOT))
@@ -15,6 +17,7 @@ set -euo pipefail
 
 BUSYBOX_IMAGE=conveyor/busybox:latest
 DEBIAN_IMAGE=conveyor/build-debian:bookworm
+AGENT_IMAGE=conveyor/agent-host:bookworm
 MIRROR=${MIRROR:-http://deb.debian.org/debian}
 FORCE=${FORCE:-0}
 
@@ -215,12 +218,77 @@ build_debian() {
 	log "$DEBIAN_IMAGE built in $(($(date +%s) - start))s"
 }
 
+# build_agent: a deploy host for the agent's end-to-end tests and docker-compose.yml. It is
+# build-debian's root file system without Go and the build cache (sh, bash, curl, procps, a
+# `builder` user), plus an entry point that restarts `conveyor agent` when it exits, as systemd's
+# Restart=always does on a real host. The conveyor binary is NOT in the image: it changes with
+# every commit, so whoever creates a container copies it to /usr/local/bin/conveyor first
+# (docker create, docker cp, docker start). Run containers with --init so hook processes are reaped.
+build_agent() {
+	needs_build "$AGENT_IMAGE" || return 0
+	local start ctx
+	start=$(date +%s)
+	docker image inspect "$DEBIAN_IMAGE" >/dev/null 2>&1 || build_debian
+	replace_old "$AGENT_IMAGE"
+	ctx=$(mktemp -d /var/tmp/conveyor-agent-host.XXXXXX)
+	tmpdirs+=("$ctx")
+
+	log "exporting $DEBIAN_IMAGE's root file system without Go"
+	docker run --rm --network none "$DEBIAN_IMAGE" tar -C / --numeric-owner -cf - \
+		--exclude=./proc --exclude=./sys --exclude=./dev --exclude=./.dockerenv \
+		--exclude=./etc/hostname --exclude=./etc/hosts --exclude=./etc/resolv.conf \
+		--exclude=./usr/local/go --exclude=./go --exclude=./codebuild . >"$ctx/rootfs.tar" ||
+		die "exporting $DEBIAN_IMAGE failed"
+
+	mkdir -p "$ctx/extra/usr/local/bin" "$ctx/extra/var/lib/conveyor-agent"
+	cat >"$ctx/extra/usr/local/bin/conveyor-agent-host" <<-'EOF'
+		#!/bin/sh
+		# Runs `conveyor agent "$@"` and restarts it when it exits (systemd's Restart=always), so a
+		# test can kill the agent process and watch it come back. Exit status 3 (credential
+		# refused) is final, as RestartPreventExitStatus=3 makes it in the systemd unit.
+		trap 'kill -TERM "$pid" 2>/dev/null; wait "$pid"; exit 0' TERM INT
+		while :; do
+			if [ ! -x /usr/local/bin/conveyor ]; then
+				echo "conveyor-agent-host: /usr/local/bin/conveyor is missing: docker cp the binary in before starting" >&2
+				exit 1
+			fi
+			/usr/local/bin/conveyor agent "$@" &
+			pid=$!
+			wait "$pid"
+			rc=$?
+			if [ "$rc" -eq 3 ]; then
+				echo "conveyor-agent-host: the server refused the agent (exit 3); not restarting" >&2
+				exit 3
+			fi
+			echo "conveyor-agent-host: conveyor agent exited with status $rc; restarting in 1s" >&2
+			sleep 1
+		done
+	EOF
+	chmod 0755 "$ctx/extra/usr/local/bin/conveyor-agent-host"
+	tar -C "$ctx/extra" --numeric-owner --owner=0 --group=0 -rf "$ctx/rootfs.tar" ./usr/local/bin/conveyor-agent-host ./var/lib/conveyor-agent
+
+	log "importing $AGENT_IMAGE"
+	docker import \
+		--change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
+		--change 'ENV LANG=C.UTF-8' \
+		--change 'WORKDIR /' \
+		--change 'ENTRYPOINT ["/usr/local/bin/conveyor-agent-host"]' \
+		--change "LABEL org.opencontainers.image.title=conveyor/agent-host org.opencontainers.image.description=\"Debian bookworm deploy host for conveyor agent (copy the binary to /usr/local/bin/conveyor)\"" \
+		--message "build-debian without Go + conveyor-agent-host" \
+		"$ctx/rootfs.tar" "$AGENT_IMAGE" >/dev/null
+
+	docker run --rm --entrypoint sh "$AGENT_IMAGE" -c 'curl --version | head -n1 && ps --version && id builder && ! command -v go' ||
+		die "$AGENT_IMAGE was built but its smoke test failed"
+	log "$AGENT_IMAGE built in $(($(date +%s) - start))s"
+}
+
 targets=("$@")
-[ ${#targets[@]} -eq 0 ] && targets=(busybox debian)
+[ ${#targets[@]} -eq 0 ] && targets=(busybox debian agent)
 for t in "${targets[@]}"; do
 	case $t in
 	busybox) build_busybox ;;
 	debian) build_debian ;;
-	*) die "unknown image '$t' (want: busybox, debian)" ;;
+	agent) build_agent ;;
+	*) die "unknown image '$t' (want: busybox, debian, agent)" ;;
 	esac
 done

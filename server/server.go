@@ -14,6 +14,7 @@ import (
 	"github.com/go-chi/chi/v5/middleware"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/conveyorci/conveyor/audit"
 	"github.com/conveyorci/conveyor/executor/build"
 	"github.com/conveyorci/conveyor/executor/source"
 	"github.com/conveyorci/conveyor/pipeline"
@@ -40,6 +41,21 @@ type Deps struct {
 	Version string
 	// Mount adds routes of later subsystems (webhooks, agents, UI) to the router.
 	Mount []func(r chi.Router)
+	// APIMount adds routes under /api/v1, behind the same authentication (users, notifications,
+	// audit); they check roles themselves.
+	APIMount []func(r chi.Router)
+	// Sessions authenticates browser requests by their session cookie (the dashboard), so the
+	// browser can use the REST extras (build logs, artifacts); nil accepts access keys only.
+	Sessions SessionAuthenticator
+	// Audit records the REST extras' changes (keys, secrets, uploads); nil records nothing.
+	Audit audit.Recorder
+}
+
+// SessionAuthenticator authenticates a request by its session cookie. ok is false when the request
+// carries no session; err (an *auth.Error) refuses it, e.g. a request that changes state without
+// the session's CSRF token.
+type SessionAuthenticator interface {
+	AuthenticateSession(r *http.Request) (id auth.Identity, ok bool, err error)
 }
 
 // New builds the HTTP handler.
@@ -47,24 +63,27 @@ func New(d Deps) http.Handler {
 	if d.Now == nil {
 		d.Now = time.Now
 	}
+	if d.Audit == nil {
+		d.Audit = audit.Discard{}
+	}
 	verifier := &auth.Verifier{Lookup: d.Keys.Lookup, Now: d.Now}
 	r := chi.NewRouter()
 	r.Use(middleware.RequestID, middleware.RealIP, recoverer(d.Logger), instrument(d.Metrics))
 	r.Get("/healthz", health(d.DB, d.Version))
 
 	r.Group(func(r chi.Router) {
-		r.Use(authenticate(verifier, d.Logger, true))
+		r.Use(authenticate(verifier, d.Logger, true, nil))
 		r.Post("/", d.API.ServeHTTP)
 	})
 	r.Group(func(r chi.Router) {
-		r.Use(authenticate(verifier, d.Logger, false))
+		r.Use(authenticate(verifier, d.Logger, false, d.Sessions))
 		r.With(require(auth.RoleViewer)).Handle("/metrics", promhttp.HandlerFor(d.Metrics.Registry, promhttp.HandlerOpts{}))
 		r.Route("/api/v1", func(r chi.Router) {
 			r.With(require(auth.RoleViewer)).Get("/whoami", handle(d.Logger, whoami))
 			r.With(require(auth.RoleAdmin)).Get("/keys", handle(d.Logger, listKeys(d.Keys)))
-			r.With(require(auth.RoleAdmin)).Post("/keys", handle(d.Logger, createKey(d.Keys, d.Logger)))
-			r.With(require(auth.RoleAdmin)).Delete("/keys/{id}", handle(d.Logger, deleteKey(d.Keys)))
-			r.With(require(auth.RoleOperator)).Put("/buckets/{bucket}/objects/*", handle(d.Logger, uploadObject(d.Uploads)))
+			r.With(audited(d.Audit), require(auth.RoleAdmin)).Post("/keys", handle(d.Logger, createKey(d.Keys, d.Logger)))
+			r.With(audited(d.Audit), require(auth.RoleAdmin)).Delete("/keys/{id}", handle(d.Logger, deleteKey(d.Keys)))
+			r.With(audited(d.Audit), require(auth.RoleOperator)).Put("/buckets/{bucket}/objects/*", handle(d.Logger, uploadObject(d.Uploads)))
 			r.With(require(auth.RoleViewer)).Get("/buckets/{bucket}/versions/*", handle(d.Logger, listObjectVersions(d.DB)))
 			r.With(require(auth.RoleViewer)).Get("/artifacts/{sha256}", handle(d.Logger, downloadArtifact(d.Blobs)))
 			if d.Builds != nil {
@@ -72,9 +91,12 @@ func New(d Deps) http.Handler {
 			}
 			if d.Secrets != nil {
 				r.Group(func(r chi.Router) {
-					r.Use(require(auth.RoleAdmin))
+					r.Use(audited(d.Audit), require(auth.RoleAdmin))
 					d.Secrets.routes(r, d.Logger)
 				})
+			}
+			for _, m := range d.APIMount {
+				m(r)
 			}
 		})
 	})
@@ -99,9 +121,24 @@ func health(db *store.DB, version string) http.HandlerFunc {
 
 // authenticate accepts SigV4 (always) and, where basic is allowed, HTTP Basic with an access key.
 // Deny by default: a request without valid credentials never reaches a handler.
-func authenticate(v *auth.Verifier, log *slog.Logger, sigv4Only bool) func(http.Handler) http.Handler {
+func authenticate(v *auth.Verifier, log *slog.Logger, sigv4Only bool, sessions SessionAuthenticator) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if sessions != nil && r.Header.Get("Authorization") == "" {
+				id, ok, err := sessions.AuthenticateSession(r)
+				if ae, refused := err.(*auth.Error); refused {
+					awsapi.WriteError(w, &awsapi.Error{Type: ae.Type, Message: ae.Message, Status: ae.Status})
+					return
+				}
+				if err != nil {
+					writeAuthError(w, r, log, err)
+					return
+				}
+				if ok {
+					next.ServeHTTP(w, r.WithContext(auth.WithIdentity(r.Context(), id)))
+					return
+				}
+			}
 			var id auth.Identity
 			var err error
 			if _, _, basic := r.BasicAuth(); basic && !sigv4Only {
@@ -146,6 +183,35 @@ func require(need auth.Role) func(http.Handler) http.Handler {
 				return
 			}
 			next.ServeHTTP(w, r)
+		})
+	}
+}
+
+// audited records requests that change something (any method but GET, HEAD, OPTIONS) with their
+// route, the caller and the outcome.
+func audited(rec audit.Recorder) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.Method == http.MethodGet || r.Method == http.MethodHead || r.Method == http.MethodOptions {
+				next.ServeHTTP(w, r)
+				return
+			}
+			ww := middleware.NewWrapResponseWriter(w, r.ProtoMajor)
+			next.ServeHTTP(ww, r)
+			id, _ := auth.FromContext(r.Context())
+			route := r.URL.Path
+			if rc := chi.RouteContext(r.Context()); rc != nil && rc.RoutePattern() != "" {
+				route = rc.RoutePattern()
+			}
+			e := audit.Entry{Actor: id.Name, Role: id.Role.String(), Source: audit.SourceREST, Action: r.Method + " " + route,
+				Target: r.URL.Path, RequestID: middleware.GetReqID(r.Context()), RemoteAddr: r.RemoteAddr}
+			switch st := ww.Status(); {
+			case st == http.StatusForbidden:
+				e.Outcome = "denied"
+			case st >= 300:
+				e.Outcome = "failed: HTTP " + strconv.Itoa(st)
+			}
+			rec.Record(r.Context(), e)
 		})
 	}
 }

@@ -28,6 +28,9 @@
 // The poll is a long-lived request: the server answers it the moment a command for this agent
 // exists, so an idle agent starts a deployment within milliseconds. An agent's poll (idle) or a
 // command's heartbeat (busy) is its heartbeat; the server records when it last heard from the agent.
+// Until the agent has reported an event of a command, later polls return the same command
+// again (the answer to the first may have been lost); after the first report, never. An agent that
+// already runs or ran a command id must not start it again.
 //
 // A Command is one host's part of one deployment: every lifecycle event of that deployment on this
 // host, run in the order of Command.Events. The command is leased to the agent: the agent must send
@@ -102,8 +105,8 @@ type Command struct {
 	Revision Revision `json:"revision"`
 	// Events are the lifecycle events to run, in order.
 	Events []string `json:"events"`
-	// FileExistsBehavior overrides the appspec's: DISALLOW, OVERWRITE or RETAIN ("" = the appspec's,
-	// else DISALLOW).
+	// FileExistsBehavior is the deployment's: DISALLOW, OVERWRITE or RETAIN. As in CodeDeploy, an
+	// appspec's file_exists_behavior takes precedence; with neither, DISALLOW.
 	FileExistsBehavior string `json:"fileExistsBehavior,omitempty"`
 	// IgnoreApplicationStopFailures makes a failed ApplicationStop non-fatal.
 	IgnoreApplicationStopFailures bool `json:"ignoreApplicationStopFailures,omitempty"`

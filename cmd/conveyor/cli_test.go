@@ -656,10 +656,10 @@ func TestCLIApply(t *testing.T) {
 	}
 
 	// A section Conveyor does not know is an error that lists the supported ones; nothing is applied.
-	unknown := conveyorYAML("web-v4.zip") + "notifications:\n  - name: build\n"
+	unknown := conveyorYAML("web-v4.zip") + "dashboards:\n  - name: build\n"
 	writeFile(t, dir, "conveyor.yaml", unknown)
 	errOut = failCLI(t, 1, "apply", "-f", file)
-	if want := file + ":" + position(t, unknown, "notifications:") + `: unknown section "notifications"; supported sections: projects, pipelines`; !strings.Contains(errOut, want) {
+	if want := file + ":" + position(t, unknown, "dashboards:") + `: unknown section "dashboards"; supported sections: ` + strings.Join(configSectionNames(), ", "); !strings.Contains(errOut, want) {
 		t.Errorf("stderr lacks %q:\n%s", want, errOut)
 	}
 	if got, _ := c.GetPipeline(ctx, &codepipeline.GetPipelineInput{Name: aws.String("web")}); aws.ToInt32(got.Pipeline.Version) != 3 {

@@ -40,8 +40,13 @@ type configSection struct {
 // earlier one creates (a pipeline names a build project, a deployment group, a connection).
 func configSections() []configSection {
 	return []configSection{
-		{name: "projects", load: loadProjects}, // CodeBuild projects (cmd_projects.go): pipelines name them
+		{name: "connections", load: loadConnections}, // git connections (cmd_connections.go): pipelines' ConnectionArn names them
+		{name: "projects", load: loadProjects},       // CodeBuild projects (cmd_projects.go): pipelines name them
+		// CodeDeploy (cmd_deploy_config.go): groups name configs, pipelines name applications and groups.
+		{name: "deploymentConfigs", load: loadDeploymentConfigs},
+		{name: "applications", load: loadApplications},
 		{name: "pipelines", load: loadPipelines},
+		{name: "notifications", load: loadNotifications}, // targets and rules (config_notifications.go); rules may name pipelines
 	}
 }
 

@@ -75,7 +75,9 @@ func (w *logWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-func startServer(t *testing.T) *testServer {
+// startServer starts a server in this process; opts adjust its configuration (e.g. a short agent
+// lease).
+func startServer(t *testing.T, opts ...func(*serverConfig)) *testServer {
 	t.Helper()
 	s := &testServer{t: t, Data: t.TempDir(), Fake: fake.New(1 << 12)}
 	go func() { // tests here await state through the API; drain the start notifications
@@ -86,6 +88,9 @@ func startServer(t *testing.T) *testServer {
 	log := slog.New(slog.NewTextHandler(lw, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	cfg := serverConfig{Data: s.Data, Region: "local", AdminKeyID: testAdminKey, AdminSecret: testAdminSecret,
 		Providers: func(r *executor.Registry) { fake.Register(r, s.Fake) }}
+	for _, o := range opts {
+		o(&cfg)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	a, err := openApp(ctx, cfg, log)
 	if err != nil {

@@ -29,15 +29,21 @@ func commands() map[string]command {
 			_, err := fmt.Fprintln(out, version)
 			return err
 		}},
-		"validate": {"check a pipeline declaration file and print every error", runValidate},
-		"pipeline": {"create, inspect, start, stop, retry and approve pipelines", runPipeline},
-		"keys":     {"manage API access keys (create, list, delete)", runKeys},
-		"apply":    {"create or update the resources declared in a conveyor.yaml", runApply},
-		"upload":   {"upload a source bundle: conveyor upload BUCKET/KEY FILE.zip", runUpload},
-		"build":    {"start, follow, inspect, stop and retry builds; build --local runs a buildspec here", runBuild},
-		"logs":     {"print or follow a build's log: conveyor logs BUILD_ID [-f] [--tail N]", runLogs},
-		"secrets":  {"store the secrets builds read (parameter-store, secrets-manager)", runSecrets},
-		"projects": {"create, inspect and delete build projects", runProjects},
+		"validate":    {"check a pipeline declaration file and print every error", runValidate},
+		"pipeline":    {"create, inspect, start, stop, retry and approve pipelines", runPipeline},
+		"keys":        {"manage API access keys (create, list, delete)", runKeys},
+		"apply":       {"create or update the resources declared in a conveyor.yaml", runApply},
+		"upload":      {"upload a source bundle: conveyor upload BUCKET/KEY FILE.zip", runUpload},
+		"build":       {"start, follow, inspect, stop and retry builds; build --local runs a buildspec here", runBuild},
+		"logs":        {"print or follow a build's log: conveyor logs BUILD_ID [-f] [--tail N]", runLogs},
+		"secrets":     {"store the secrets builds read (parameter-store, secrets-manager)", runSecrets},
+		"projects":    {"create, inspect and delete build projects", runProjects},
+		"connections": {"connect git repositories (GitHub, Gitea, GitLab, any git server): create, list, get, delete", runConnections},
+		"webhooks":    {"the delivery log: conveyor webhooks deliveries CONNECTION", runWebhooks},
+		"users":       {"manage the dashboard's users (create, list, delete, set-role, set-password)", runUsers},
+		"agent":       {"run the deploy agent on this host: connects out to the server and runs appspec revisions", runAgent},
+		"agents":      {"registration tokens for deploy hosts; list, revoke and tag the hosts' agents", runAgents},
+		"deploy":      {"create, inspect, list and stop deployments; print the hosts' hook output", runDeploy},
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"strconv"
+	"time"
 
 	"github.com/conveyorci/conveyor/executor"
 )
@@ -27,6 +28,8 @@ func runServerWith(ctx context.Context, args []string, out io.Writer, providers 
 	logLevel := stringSetting(fs, "log-level", "CONVEYOR_LOG_LEVEL", "info", "debug, info, warn or error")
 	logFormat := stringSetting(fs, "log-format", "CONVEYOR_LOG_FORMAT", "text", "text or json")
 	example := boolSetting(fs, "example", "CONVEYOR_EXAMPLE", false, "load the example pipeline if it does not exist")
+	publicURL := stringSetting(fs, "public-url", "CONVEYOR_PUBLIC_URL", "", "the dashboard's URL as browsers reach it, for links in notifications (default: http://<listen address>)")
+	agentLease := stringSetting(fs, "agent-lease", "CONVEYOR_AGENT_LEASE", "60s", "how long a deploy host may go without a heartbeat during its command before it is failed (AGENT_ISSUE)")
 	maxBuilds := stringSetting(fs, "max-concurrent-builds", "CONVEYOR_MAX_CONCURRENT_BUILDS", "0", "builds running at once; more wait queued (0: the CPU count, at least 2)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -37,9 +40,15 @@ func runServerWith(ctx context.Context, args []string, out io.Writer, providers 
 	} else {
 		cfg.MaxConcurrentBuilds = n
 	}
+	if d, err := time.ParseDuration(*agentLease); err != nil || d < time.Second {
+		return &exitError{code: 2, err: fmt.Errorf("--agent-lease %q: want a duration of at least 1s, such as 60s", *agentLease)}
+	} else {
+		cfg.AgentLease = d
+	}
 	cfg.AdminKeyID = os.Getenv("CONVEYOR_ADMIN_ACCESS_KEY_ID")
 	cfg.AdminSecret = os.Getenv("CONVEYOR_ADMIN_SECRET_ACCESS_KEY")
 	cfg.SecretKey = os.Getenv("CONVEYOR_SECRET_KEY")
+	cfg.AdminPassword, cfg.PublicURL = os.Getenv("CONVEYOR_ADMIN_PASSWORD"), *publicURL
 	log, err := newLogger(cfg.LogLevel, cfg.LogFormat, os.Stderr)
 	if err != nil {
 		return &exitError{code: 2, err: err}
@@ -60,5 +69,6 @@ func runServerWith(ctx context.Context, args []string, out io.Writer, providers 
 	}
 	log.Info("conveyor server ready", "url", "http://"+ln.Addr().String(), "data", cfg.Data, "version", version)
 	fmt.Fprintf(out, "Conveyor is running at http://%s (data in %s)\n", ln.Addr(), cfg.Data)
+	fmt.Fprintln(out, a.web.loginHint())
 	return a.serve(ctx, ln)
 }

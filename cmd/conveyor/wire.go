@@ -19,6 +19,7 @@ import (
 	"github.com/conveyorci/conveyor/executor/approval"
 	"github.com/conveyorci/conveyor/executor/build"
 	"github.com/conveyorci/conveyor/executor/build/docker"
+	"github.com/conveyorci/conveyor/executor/deploy"
 	"github.com/conveyorci/conveyor/executor/source"
 	"github.com/conveyorci/conveyor/pipeline"
 	"github.com/conveyorci/conveyor/server"
@@ -39,8 +40,17 @@ type serverConfig struct {
 	AdminKeyID  string
 	AdminSecret string
 	SecretKey   string
+	// AdminPassword is the first dashboard admin's password (CONVEYOR_ADMIN_PASSWORD); empty
+	// generates one into admin-credentials. PublicURL is the dashboard's external URL (links in
+	// notifications). BcryptCost lets tests hash faster.
+	AdminPassword string
+	PublicURL     string
+	BcryptCost    int
 	// MaxConcurrentBuilds caps builds running at once (0: the CPU count, at least 2).
 	MaxConcurrentBuilds int
+	// AgentLease is how long a deploy host may go without a heartbeat during its command before it
+	// is failed with AGENT_ISSUE (0: 60 s).
+	AgentLease time.Duration
 	// Providers lets tests register extra action providers (the scriptable fake).
 	Providers func(*executor.Registry)
 }
@@ -55,10 +65,13 @@ type app struct {
 	keys    *auth.Keys
 	uploads *source.Uploads
 	builds  *build.Service
+	deploy  *deployWiring
+	sources *sourcesWiring
 	// dockerErr says why builds cannot run, when Docker was not reachable at start.
 	dockerErr error
 	handler   http.Handler
 	admin     auth.AdminCredentials
+	web       *webApp
 }
 
 func newLogger(level, format string, w *os.File) (*slog.Logger, error) {
@@ -79,8 +92,13 @@ func newLogger(level, format string, w *os.File) (*slog.Logger, error) {
 // providerDeps are what the providers run with; all nil when the registry only validates
 // (`conveyor validate` works offline).
 type providerDeps struct {
-	s3     *source.S3
-	builds *build.Service
+	s3        *source.S3
+	builds    *build.Service
+	approvals approval.Notifier
+	deploy    *deploy.Service
+	git       *source.GitSource
+	// connections says whether a connection exists (validation of ConnectionArn); nil offline.
+	connections source.ConnectionLookup
 }
 
 // registerProviders lists every action provider of this build, in one place for the server and
@@ -88,10 +106,13 @@ type providerDeps struct {
 func registerProviders(d providerDeps) *executor.Registry {
 	r := executor.NewRegistry()
 	r.Register(source.S3Spec(), d.s3)
-	r.Register(approval.Spec(), &approval.Executor{})
+	r.Register(source.CodeStarSpec(d.connections), d.git)
+	r.Register(source.CodeCommitSpec(d.connections), d.git)
+	r.Register(approval.Spec(), &approval.Executor{Notifier: d.approvals})
 	for _, spec := range build.ActionSpecs() {
 		r.Register(spec, &build.Action{Builds: d.builds})
 	}
+	r.Register(deploy.ActionSpec(), &deploy.Action{Deploy: d.deploy})
 	return r
 }
 
@@ -139,6 +160,11 @@ func openApp(ctx context.Context, cfg serverConfig, log *slog.Logger) (*app, err
 			"access_key_id", a.admin.ID, "file", a.admin.File)
 	}
 
+	if a.web, err = openWeb(ctx, cfg, log, db, sealer); err != nil {
+		db.Close()
+		return nil, err
+	}
+
 	logStore, err := logs.Open(filepath.Join(cfg.Data, "logs"))
 	if err != nil {
 		db.Close()
@@ -155,19 +181,28 @@ func openApp(ctx context.Context, cfg serverConfig, log *slog.Logger) (*app, err
 	}
 	metrics := server.NewMetrics(db)
 	a.builds = build.NewService(build.Config{DB: db, Blobs: a.blobs, Logs: logStore, Runner: runner, Region: cfg.Region,
-		Logger: log, MaxConcurrentBuilds: cfg.MaxConcurrentBuilds})
+		Logger: log, MaxConcurrentBuilds: cfg.MaxConcurrentBuilds, OnEvent: a.web.hub.BuildChanged})
 	if err := a.builds.Start(ctx); err != nil {
 		db.Close()
 		return nil, err
 	}
 	s3 := &source.S3{DB: db, Blobs: a.blobs}
-	providers := registerProviders(providerDeps{s3: s3, builds: a.builds})
+	a.deploy = openDeploy(cfg, db, a.blobs, logStore, log)
+	if a.sources, err = openSources(cfg, db, sealer, a.blobs, log); err != nil {
+		db.Close()
+		return nil, err
+	}
+	providers := registerProviders(providerDeps{s3: s3, builds: a.builds, approvals: a.web.notify, deploy: a.deploy.svc,
+		git: a.sources.provider, connections: a.sources.lookup()})
 	if cfg.Providers != nil {
 		cfg.Providers(providers)
 	}
 	// Subsystems add their observers, build event listeners and HTTP routes here.
 	observers := &pipeline.ObserverSet{}
 	observers.Add(metrics)
+	for _, o := range a.web.observers() {
+		observers.Add(o)
+	}
 	var mounts []func(chi.Router)
 	a.engine = pipeline.New(pipeline.Config{DB: db, Providers: providers, Region: cfg.Region, Logger: log, Observer: observers})
 	a.uploads = &source.Uploads{S3: s3, Engine: a.engine, Log: log}
@@ -175,12 +210,29 @@ func openApp(ctx context.Context, cfg serverConfig, log *slog.Logger) (*app, err
 	api := awsapi.New(log)
 	api.Register(awsapi.CodePipelineTarget, awsapi.CodePipeline(a.engine))
 	api.Register(awsapi.CodeBuildTarget, awsapi.CodeBuild(a.builds))
+	a.deploy.register(api)
+	a.web.auditAPI(api)
+	if err := a.web.attach(a, logStore); err != nil {
+		db.Close()
+		return nil, err
+	}
+	a.sources.attach(a.engine, db, a.web.audit, log)
+	mounts = append(mounts, a.web.mount, a.deploy.agentRoutes(), a.sources.routes)
 	a.handler = server.New(server.Deps{
 		Engine: a.engine, DB: db, Blobs: a.blobs, Keys: a.keys, Uploads: a.uploads, Builds: a.builds, Logs: logStore,
 		Secrets: &server.Secrets{DB: db, Sealer: sealer, Log: log}, Metrics: metrics, API: api, Logger: log, Version: version,
-		Mount: mounts,
+		Mount: mounts, APIMount: []func(chi.Router){a.web.mountAPI, a.deploy.apiRoutes(), a.sources.apiRoutes}, Sessions: a.web.sessions, Audit: a.web.audit,
 	})
+	// Deployments recover before the engine resumes the actions that wait for them.
+	if err := a.deploy.svc.Start(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
 	if err := a.engine.Start(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
+	if err := a.sources.start(ctx); err != nil {
 		db.Close()
 		return nil, err
 	}
@@ -195,6 +247,7 @@ func (a *app) serve(ctx context.Context, ln net.Listener) error {
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	go a.maintain(ctx)
+	a.web.start(ctx, ln)
 	select {
 	case err := <-errc:
 		a.close()
@@ -220,9 +273,19 @@ func (a *app) close() {
 	if err := a.builds.Close(ctx); err != nil {
 		a.log.Warn("builds close", "err", err)
 	}
+	// Deployments before the engine: a CodeDeploy action cancelled by the engine's close must see
+	// a shutdown (and leave its deployment running), not an abandon.
+	if a.deploy != nil {
+		if err := a.deploy.svc.Close(ctx); err != nil {
+			a.log.Warn("deployments close", "err", err)
+		}
+	}
+	// Sources before the engine: no delivery or poll starts an execution while it closes.
+	a.sources.close()
 	if err := a.engine.Close(ctx); err != nil {
 		a.log.Warn("engine close", "err", err)
 	}
+	a.web.close()
 	if err := a.db.Close(); err != nil {
 		a.log.Warn("database close", "err", err)
 	}

@@ -127,15 +127,15 @@ func (a *Action) startOrFind(ctx context.Context, job executor.Job) (Build, erro
 	}
 	found := false
 	for _, art := range job.InputArtifacts {
-		rev := ""
+		rev, repoURL := "", ""
 		if art.Revision != nil {
-			rev = art.Revision.RevisionID
+			rev, repoURL = art.Revision.RevisionID, art.Revision.RepositoryURL
 		}
 		id := art.Name
 		if art.Name == primary {
 			id, found = "", true
 		}
-		in.Inputs = append(in.Inputs, InputArtifact{Identifier: id, BlobSHA256: art.BlobSHA256, Revision: rev})
+		in.Inputs = append(in.Inputs, InputArtifact{Identifier: id, BlobSHA256: art.BlobSHA256, Revision: rev, RepoURL: repoURL})
 	}
 	if !found {
 		return Build{}, errorf(CodeInvalidInput, "PrimarySource %q is not one of the action's input artifacts", primary)

@@ -147,6 +147,7 @@ type InputArtifact struct {
 	Identifier string // "" for the primary source
 	BlobSHA256 string
 	Revision   string
+	RepoURL    string // the git repository it came from (CODEBUILD_SOURCE_REPO_URL), if any
 }
 
 // StartInput is StartBuild's request (CodeBuild's member names), plus what a pipeline action passes.
@@ -313,7 +314,7 @@ func (s *Service) resolve(ctx context.Context, p *Project, in *StartInput) (*Run
 			}
 			spec.Sources = append(spec.Sources, Input{Identifier: a.Identifier, ZipPath: zipPath, Version: a.Revision})
 			if a.Identifier == "" {
-				spec.ResolvedSourceVersion = a.Revision
+				spec.ResolvedSourceVersion, spec.SourceRepoURL = a.Revision, a.RepoURL
 				if spec.SourceVersion == "" {
 					spec.SourceVersion = a.Revision
 				}

@@ -51,6 +51,27 @@ func Errorf(typ, format string, args ...any) *Error {
 type API struct {
 	services map[string]map[string]Operation
 	log      *slog.Logger
+	onChange func(ctx context.Context, c Call)
+}
+
+// Call is one call of an operation that changes something (its role is above viewer), as an
+// audit hook hears it after it ran: Err is nil when it succeeded; Denied when the caller's role was
+// too low (the operation did not run).
+type Call struct {
+	Identity auth.Identity
+	Target   string // "CodePipeline_20150709.StopPipelineExecution"
+	Input    []byte // the request body (nil when denied)
+	Err      error
+	Denied   bool
+}
+
+// OnChange sets the hook that hears every call of an operation above viewer (the audit log).
+func (a *API) OnChange(fn func(ctx context.Context, c Call)) { a.onChange = fn }
+
+func (a *API) changed(ctx context.Context, op Operation, c Call) {
+	if a.onChange != nil && op.Role > auth.RoleViewer {
+		a.onChange(ctx, c)
+	}
 }
 
 // New returns an empty API.
@@ -99,6 +120,7 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	id, _ := auth.FromContext(r.Context())
 	if !id.Role.Allows(op.Role) {
+		a.changed(r.Context(), op, Call{Identity: id, Target: target, Denied: true})
 		a.writeError(w, reqID, target, &Error{"AccessDeniedException",
 			fmt.Sprintf("%s (role %s) is not authorized to perform %s: it needs role %s", id.Name, id.Role, opName, op.Role), http.StatusBadRequest})
 		return
@@ -112,6 +134,7 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		body = []byte("{}")
 	}
 	out, err := op.Handle(r.Context(), id, body)
+	a.changed(r.Context(), op, Call{Identity: id, Target: target, Input: body, Err: err})
 	if err != nil {
 		a.writeError(w, reqID, target, err)
 		return
