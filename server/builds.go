@@ -13,6 +13,7 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"github.com/conveyorci/conveyor/executor/build"
+	"github.com/conveyorci/conveyor/server/rest"
 	"github.com/conveyorci/conveyor/store/logs"
 )
 
@@ -36,7 +37,7 @@ type logLines struct {
 //	                   then live lines until the build ends (event "end" carries its status)
 //
 // Large logs are never loaded whole: ranges come from the log store's index.
-func buildLogs(builds *build.Service, store *logs.Store) handlerFunc {
+func buildLogs(builds *build.Service, store *logs.Store) rest.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) error {
 		id := chi.URLParam(r, "id")
 		b, err := builds.GetBuild(r.Context(), id)
@@ -50,7 +51,7 @@ func buildLogs(builds *build.Service, store *logs.Store) handlerFunc {
 		if q.Get("download") != "" {
 			rc, err := store.Open(build.LogKind, id)
 			if errors.Is(err, logs.ErrNotFound) {
-				return &statusError{http.StatusNotFound, "ResourceNotFoundException", "build " + id + " has no log yet"}
+				return rest.Errorf(http.StatusNotFound, "ResourceNotFoundException", "%s", "build "+id+" has no log yet")
 			}
 			if err != nil {
 				return err
@@ -83,7 +84,7 @@ func buildLogs(builds *build.Service, store *logs.Store) handlerFunc {
 			out.First = from
 		}
 		if errors.Is(err, logs.ErrNotFound) {
-			return writeJSON(w, http.StatusOK, out) // not started writing yet
+			return rest.JSON(w, http.StatusOK, out) // not started writing yet
 		}
 		if err != nil {
 			return err
@@ -94,7 +95,7 @@ func buildLogs(builds *build.Service, store *logs.Store) handlerFunc {
 		if out.First < 1 {
 			out.First = 1
 		}
-		return writeJSON(w, http.StatusOK, out)
+		return rest.JSON(w, http.StatusOK, out)
 	}
 }
 

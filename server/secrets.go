@@ -12,6 +12,7 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"github.com/conveyorci/conveyor/server/auth"
+	"github.com/conveyorci/conveyor/server/rest"
 	"github.com/conveyorci/conveyor/store"
 )
 
@@ -42,16 +43,16 @@ var secretNamePattern = regexp.MustCompile(`^[A-Za-z0-9/_+=.@:-]{1,512}$`)
 const MaxSecretSize = 64 << 10
 
 func (s *Secrets) routes(r chi.Router, log *slog.Logger) {
-	r.Get("/secrets", handle(log, s.list))
-	r.Put("/secrets/*", handle(log, s.put))
-	r.Get("/secrets/*", handle(log, s.get))
-	r.Delete("/secrets/*", handle(log, s.delete))
+	r.Get("/secrets", rest.Handle(log, s.list))
+	r.Put("/secrets/*", rest.Handle(log, s.put))
+	r.Get("/secrets/*", rest.Handle(log, s.get))
+	r.Delete("/secrets/*", rest.Handle(log, s.delete))
 }
 
 func (s *Secrets) name(r *http.Request) (string, error) {
 	n := chi.URLParam(r, "*")
 	if !secretNamePattern.MatchString(n) || strings.Contains(n, "..") {
-		return "", badRequest("secret name %q: 1-512 characters of letters, digits and / _ + = . @ : -", n)
+		return "", rest.BadRequest("secret name %q: 1-512 characters of letters, digits and / _ + = . @ : -", n)
 	}
 	return n, nil
 }
@@ -66,13 +67,13 @@ func (s *Secrets) put(w http.ResponseWriter, r *http.Request) error {
 		Description string  `json:"description"`
 	}
 	if err := json.NewDecoder(io.LimitReader(r.Body, MaxSecretSize*2)).Decode(&in); err != nil {
-		return badRequest("body must be JSON {\"value\": …, \"description\": …}")
+		return rest.BadRequest("body must be JSON {\"value\": …, \"description\": …}")
 	}
 	if in.Value == nil || *in.Value == "" {
-		return badRequest("value is required")
+		return rest.BadRequest("value is required")
 	}
 	if len(*in.Value) > MaxSecretSize {
-		return badRequest("a secret value is at most 64 KiB")
+		return rest.BadRequest("a secret value is at most 64 KiB")
 	}
 	var meta store.Secret
 	err = s.DB.Write(r.Context(), func(tx *store.Tx) error {
@@ -85,7 +86,7 @@ func (s *Secrets) put(w http.ResponseWriter, r *http.Request) error {
 	}
 	id, _ := auth.FromContext(r.Context())
 	s.Log.Info("secret stored", "secret", name, "version", meta.Version, "by", id.Name)
-	return writeJSON(w, http.StatusOK, secretView(meta))
+	return rest.JSON(w, http.StatusOK, secretView(meta))
 }
 
 func (s *Secrets) get(w http.ResponseWriter, r *http.Request) error {
@@ -97,7 +98,7 @@ func (s *Secrets) get(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusOK, secretView(meta))
+	return rest.JSON(w, http.StatusOK, secretView(meta))
 }
 
 func (s *Secrets) list(w http.ResponseWriter, r *http.Request) error {
@@ -109,7 +110,7 @@ func (s *Secrets) list(w http.ResponseWriter, r *http.Request) error {
 	for _, m := range list {
 		out = append(out, secretView(m))
 	}
-	return writeJSON(w, http.StatusOK, map[string]any{"secrets": out})
+	return rest.JSON(w, http.StatusOK, map[string]any{"secrets": out})
 }
 
 func (s *Secrets) delete(w http.ResponseWriter, r *http.Request) error {
@@ -119,7 +120,7 @@ func (s *Secrets) delete(w http.ResponseWriter, r *http.Request) error {
 	}
 	if err := s.DB.Write(r.Context(), func(tx *store.Tx) error { return tx.DeleteSecret(r.Context(), name) }); err != nil {
 		if errors.Is(err, store.ErrNotFound) {
-			return &statusError{http.StatusNotFound, "ResourceNotFoundException", "secret " + name + " does not exist"}
+			return rest.Errorf(http.StatusNotFound, "ResourceNotFoundException", "%s", "secret "+name+" does not exist")
 		}
 		return err
 	}

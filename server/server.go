@@ -20,6 +20,7 @@ import (
 	"github.com/conveyorci/conveyor/pipeline"
 	"github.com/conveyorci/conveyor/server/auth"
 	"github.com/conveyorci/conveyor/server/awsapi"
+	"github.com/conveyorci/conveyor/server/rest"
 	"github.com/conveyorci/conveyor/store"
 	"github.com/conveyorci/conveyor/store/logs"
 )
@@ -77,21 +78,21 @@ func New(d Deps) http.Handler {
 	})
 	r.Group(func(r chi.Router) {
 		r.Use(authenticate(verifier, d.Logger, false, d.Sessions))
-		r.With(require(auth.RoleViewer)).Handle("/metrics", promhttp.HandlerFor(d.Metrics.Registry, promhttp.HandlerOpts{}))
+		r.With(rest.Require(auth.RoleViewer)).Handle("/metrics", promhttp.HandlerFor(d.Metrics.Registry, promhttp.HandlerOpts{}))
 		r.Route("/api/v1", func(r chi.Router) {
-			r.With(require(auth.RoleViewer)).Get("/whoami", handle(d.Logger, whoami))
-			r.With(require(auth.RoleAdmin)).Get("/keys", handle(d.Logger, listKeys(d.Keys)))
-			r.With(audited(d.Audit), require(auth.RoleAdmin)).Post("/keys", handle(d.Logger, createKey(d.Keys, d.Logger)))
-			r.With(audited(d.Audit), require(auth.RoleAdmin)).Delete("/keys/{id}", handle(d.Logger, deleteKey(d.Keys)))
-			r.With(audited(d.Audit), require(auth.RoleOperator)).Put("/buckets/{bucket}/objects/*", handle(d.Logger, uploadObject(d.Uploads)))
-			r.With(require(auth.RoleViewer)).Get("/buckets/{bucket}/versions/*", handle(d.Logger, listObjectVersions(d.DB)))
-			r.With(require(auth.RoleViewer)).Get("/artifacts/{sha256}", handle(d.Logger, downloadArtifact(d.Blobs)))
+			r.With(rest.Require(auth.RoleViewer)).Get("/whoami", rest.Handle(d.Logger, whoami))
+			r.With(rest.Require(auth.RoleAdmin)).Get("/keys", rest.Handle(d.Logger, listKeys(d.Keys)))
+			r.With(audited(d.Audit), rest.Require(auth.RoleAdmin)).Post("/keys", rest.Handle(d.Logger, createKey(d.Keys, d.Logger)))
+			r.With(audited(d.Audit), rest.Require(auth.RoleAdmin)).Delete("/keys/{id}", rest.Handle(d.Logger, deleteKey(d.Keys)))
+			r.With(audited(d.Audit), rest.Require(auth.RoleOperator)).Put("/buckets/{bucket}/objects/*", rest.Handle(d.Logger, uploadObject(d.Uploads)))
+			r.With(rest.Require(auth.RoleViewer)).Get("/buckets/{bucket}/versions/*", rest.Handle(d.Logger, listObjectVersions(d.DB)))
+			r.With(rest.Require(auth.RoleViewer)).Get("/artifacts/{sha256}", rest.Handle(d.Logger, downloadArtifact(d.Blobs)))
 			if d.Builds != nil {
-				r.With(require(auth.RoleViewer)).Get("/builds/{id}/logs", handle(d.Logger, buildLogs(d.Builds, d.Logs)))
+				r.With(rest.Require(auth.RoleViewer)).Get("/builds/{id}/logs", rest.Handle(d.Logger, buildLogs(d.Builds, d.Logs)))
 			}
 			if d.Secrets != nil {
 				r.Group(func(r chi.Router) {
-					r.Use(audited(d.Audit), require(auth.RoleAdmin))
+					r.Use(audited(d.Audit), rest.Require(auth.RoleAdmin))
 					d.Secrets.routes(r, d.Logger)
 				})
 			}

@@ -25,6 +25,7 @@ import (
 	"github.com/conveyorci/conveyor/server"
 	"github.com/conveyorci/conveyor/server/auth"
 	"github.com/conveyorci/conveyor/server/awsapi"
+	"github.com/conveyorci/conveyor/server/live"
 	"github.com/conveyorci/conveyor/store"
 	"github.com/conveyorci/conveyor/store/logs"
 )
@@ -66,7 +67,9 @@ type app struct {
 	uploads *source.Uploads
 	builds  *build.Service
 	deploy  *deployWiring
-	sources *sourcesWiring
+	// deployEvents turns deployment changes into live updates and notifications.
+	deployEvents *deploymentEvents
+	sources      *sourcesWiring
 	// dockerErr says why builds cannot run, when Docker was not reachable at start.
 	dockerErr error
 	handler   http.Handler
@@ -187,7 +190,8 @@ func openApp(ctx context.Context, cfg serverConfig, log *slog.Logger) (*app, err
 		return nil, err
 	}
 	s3 := &source.S3{DB: db, Blobs: a.blobs}
-	a.deploy = openDeploy(cfg, db, a.blobs, logStore, log)
+	a.deployEvents = newDeploymentEvents(a.web.hub, a.web.notify, log)
+	a.deploy = openDeploy(cfg, db, a.blobs, logStore, a.deployEvents, log)
 	if a.sources, err = openSources(cfg, db, sealer, a.blobs, log); err != nil {
 		db.Close()
 		return nil, err
@@ -217,6 +221,7 @@ func openApp(ctx context.Context, cfg serverConfig, log *slog.Logger) (*app, err
 		return nil, err
 	}
 	a.sources.attach(a.engine, db, a.web.audit, log)
+	a.sources.dispatcher.OnRecorded = func(connection string) { a.web.hub.Publish(live.KindWebhook, connection) }
 	mounts = append(mounts, a.web.mount, a.deploy.agentRoutes(), a.sources.routes)
 	a.handler = server.New(server.Deps{
 		Engine: a.engine, DB: db, Blobs: a.blobs, Keys: a.keys, Uploads: a.uploads, Builds: a.builds, Logs: logStore,
@@ -248,6 +253,7 @@ func (a *app) serve(ctx context.Context, ln net.Listener) error {
 	go func() { errc <- srv.Serve(ln) }()
 	go a.maintain(ctx)
 	a.web.start(ctx, ln)
+	go a.deployEvents.run(ctx)
 	select {
 	case err := <-errc:
 		a.close()

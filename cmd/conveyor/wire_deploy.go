@@ -22,9 +22,11 @@ type deployWiring struct {
 
 // openDeploy builds the deploy service; openApp starts it (recovery, the lease reaper) with Start
 // and app.close closes it.
-func openDeploy(cfg serverConfig, db *store.DB, blobs *store.Blobs, logStore *logs.Store, log *slog.Logger) *deployWiring {
-	return &deployWiring{log: log, svc: deploy.NewService(deploy.Config{DB: db, Blobs: blobs, Logs: logStore, Region: cfg.Region,
-		Logger: log, Lease: cfg.AgentLease})}
+func openDeploy(cfg serverConfig, db *store.DB, blobs *store.Blobs, logStore *logs.Store, events *deploymentEvents, log *slog.Logger) *deployWiring {
+	w := &deployWiring{log: log, svc: deploy.NewService(deploy.Config{DB: db, Blobs: blobs, Logs: logStore, Region: cfg.Region,
+		Logger: log, Lease: cfg.AgentLease, OnEvent: events.changed})}
+	events.svc = w.svc
+	return w
 }
 
 // register adds the CodeDeploy operations to the AWS JSON API.

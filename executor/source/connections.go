@@ -43,6 +43,9 @@ type InputError struct{ Msg string }
 
 func (e *InputError) Error() string { return e.Msg }
 
+// ErrorCode lets the API answer an input error as a ValidationException.
+func (e *InputError) ErrorCode() string { return "ValidationException" }
+
 func inputErrorf(format string, args ...any) error {
 	return &InputError{Msg: fmt.Sprintf(format, args...)}
 }

@@ -55,6 +55,16 @@ type Dispatcher struct {
 	gmu     sync.Mutex // group commit of deliveries
 	queue   []*recordRequest
 	writing bool
+
+	// OnRecorded hears that a connection's delivery log changed (a delivery recorded, or its
+	// verdict): live views refresh. It must not block. Set before Start.
+	OnRecorded func(connection string)
+}
+
+func (d *Dispatcher) recorded(connection string) {
+	if d.OnRecorded != nil {
+		d.OnRecorded(connection)
+	}
 }
 
 // recordRequest is one delivery waiting to be recorded.
@@ -106,6 +116,9 @@ func (d *Dispatcher) Refuse(ctx context.Context, connection string, m Meta, stat
 		del.Reason += " (claimed delivery id " + clip(m.DeliveryID, 100) + ")"
 	}
 	err := d.record(ctx, &del)
+	if err == nil {
+		d.recorded(connection)
+	}
 	return del, err
 }
 
@@ -192,6 +205,7 @@ func (d *Dispatcher) Accept(ctx context.Context, connection string, ev Event, m 
 	if err := d.record(ctx, &del); err != nil {
 		return del, err
 	}
+	d.recorded(connection)
 	if del.Status == store.WebhookPending {
 		d.kick(connection)
 	}
@@ -292,6 +306,7 @@ func (d *Dispatcher) process(ctx context.Context, del store.WebhookDelivery) {
 		d.log.Error("recording a delivery's verdict", "connection", del.Connection, "delivery", del.Seq, "err", err)
 		return
 	}
+	d.recorded(del.Connection)
 	ids := make([]string, len(execs))
 	for i, e := range execs {
 		ids[i] = e.Pipeline + "/" + e.ExecutionID

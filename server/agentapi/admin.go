@@ -5,15 +5,13 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/go-chi/chi/v5"
-	"github.com/go-chi/chi/v5/middleware"
 
 	"github.com/conveyorci/conveyor/executor/deploy"
 	"github.com/conveyorci/conveyor/server/auth"
-	"github.com/conveyorci/conveyor/server/awsapi"
+	"github.com/conveyorci/conveyor/server/rest"
 )
 
 // The REST extras for what CodeDeploy has no operation for, mounted under /api/v1 behind the
@@ -27,52 +25,23 @@ import (
 // APIRoutes mounts the REST extras; r is the /api/v1 router.
 func APIRoutes(d Deps) func(chi.Router) {
 	return func(r chi.Router) {
-		r.With(require(auth.RoleAdmin)).Post("/agents/tokens", restHandler(d.Logger, createToken(d.Deploy)))
-		r.With(require(auth.RoleViewer)).Get("/agents", restHandler(d.Logger, listAgents(d.Deploy)))
-		r.With(require(auth.RoleAdmin)).Post("/agents/{name}/revoke", restHandler(d.Logger, revokeAgent(d.Deploy)))
-		r.With(require(auth.RoleViewer)).Get("/deployments/{id}/logs", restHandler(d.Logger, deploymentLogs(d.Deploy)))
+		r.With(rest.Require(auth.RoleAdmin)).Post("/agents/tokens", restHandler(d.Logger, createToken(d.Deploy)))
+		r.With(rest.Require(auth.RoleViewer)).Get("/agents", restHandler(d.Logger, listAgents(d.Deploy)))
+		r.With(rest.Require(auth.RoleAdmin)).Post("/agents/{name}/revoke", restHandler(d.Logger, revokeAgent(d.Deploy)))
+		r.With(rest.Require(auth.RoleViewer)).Get("/deployments/{id}/logs", restHandler(d.Logger, deploymentLogs(d.Deploy)))
 	}
 }
 
-// require denies callers whose role is below need.
-func require(need auth.Role) func(http.Handler) http.Handler {
-	return func(next http.Handler) http.Handler {
-		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			id, _ := auth.FromContext(r.Context())
-			if !id.Role.Allows(need) {
-				awsapi.WriteError(w, &awsapi.Error{Type: "AccessDeniedException",
-					Message: id.Name + " (role " + id.Role.String() + ") may not do this: it needs role " + need.String(), Status: http.StatusForbidden})
-				return
-			}
-			next.ServeHTTP(w, r)
-		})
-	}
-}
-
-// restHandler writes a REST endpoint's error in the AWS JSON error shape.
+// restHandler adapts an admin endpoint: a malformed body (deploy.ErrBadReport) is a client error,
+// the rest is rest.Handle's to answer.
 func restHandler(log *slog.Logger, h agentFunc) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
+	return rest.Handle(log, func(w http.ResponseWriter, r *http.Request) error {
 		err := h(w, r)
-		if err == nil {
-			return
+		if errors.Is(err, deploy.ErrBadReport) {
+			return rest.BadRequest("%v", err)
 		}
-		var de *deploy.Error
-		switch {
-		case errors.As(err, &de):
-			status := http.StatusBadRequest
-			if strings.HasSuffix(de.Code, "DoesNotExistException") || de.Code == deploy.CodeInstanceNotRegistered {
-				status = http.StatusNotFound
-			}
-			awsapi.WriteError(w, &awsapi.Error{Type: de.Code, Message: de.Msg, Status: status})
-		case errors.Is(err, deploy.ErrBadReport):
-			awsapi.WriteError(w, &awsapi.Error{Type: "ValidationException", Message: err.Error(), Status: http.StatusBadRequest})
-		default:
-			reqID := middleware.GetReqID(r.Context())
-			log.Error("request failed", "path", r.URL.Path, "request_id", reqID, "err", err)
-			awsapi.WriteError(w, &awsapi.Error{Type: "InternalFailure",
-				Message: "internal error (request id " + reqID + "); the server log has the details", Status: http.StatusInternalServerError})
-		}
-	}
+		return err
+	})
 }
 
 // TokenRequest creates a registration token.

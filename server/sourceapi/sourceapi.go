@@ -19,7 +19,7 @@ import (
 	"github.com/conveyorci/conveyor/audit"
 	"github.com/conveyorci/conveyor/executor/source"
 	"github.com/conveyorci/conveyor/server/auth"
-	"github.com/conveyorci/conveyor/server/awsapi"
+	"github.com/conveyorci/conveyor/server/rest"
 	"github.com/conveyorci/conveyor/store"
 )
 
@@ -34,75 +34,12 @@ type API struct {
 
 // Routes mounts the routes on the /api/v1 router.
 func (a *API) Routes(r chi.Router) {
-	r.With(require(auth.RoleViewer)).Get("/connections", a.handle(a.list))
-	r.With(require(auth.RoleAdmin)).Post("/connections", a.handle(a.create))
-	r.With(require(auth.RoleViewer)).Get("/connections/{name}", a.handle(a.get))
-	r.With(require(auth.RoleAdmin)).Put("/connections/{name}", a.handle(a.put))
-	r.With(require(auth.RoleAdmin)).Delete("/connections/{name}", a.handle(a.delete))
-	r.With(require(auth.RoleViewer)).Get("/connections/{name}/deliveries", a.handle(a.deliveries))
-}
-
-// require denies callers whose role is below need.
-func require(need auth.Role) func(http.Handler) http.Handler {
-	return func(next http.Handler) http.Handler {
-		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			id, _ := auth.FromContext(r.Context())
-			if !id.Role.Allows(need) {
-				awsapi.WriteError(w, &awsapi.Error{Type: "AccessDeniedException",
-					Message: id.Name + " (role " + id.Role.String() + ") may not do this: it needs role " + need.String(), Status: http.StatusForbidden})
-				return
-			}
-			next.ServeHTTP(w, r)
-		})
-	}
-}
-
-type handlerFunc func(w http.ResponseWriter, r *http.Request) error
-
-type statusError struct {
-	status int
-	typ    string
-	msg    string
-}
-
-func (e *statusError) Error() string { return e.msg }
-
-func badRequest(format string, args ...any) error {
-	return &statusError{http.StatusBadRequest, "ValidationException", fmt.Sprintf(format, args...)}
-}
-
-// handle writes a handler's error once, in the API's error shape; causes of internal errors stay in
-// the log, next to the request id the caller sees.
-func (a *API) handle(h handlerFunc) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		err := h(w, r)
-		if err == nil {
-			return
-		}
-		var se *statusError
-		var ie *source.InputError
-		switch {
-		case errors.As(err, &se):
-			awsapi.WriteError(w, &awsapi.Error{Type: se.typ, Message: se.msg, Status: se.status})
-		case errors.As(err, &ie):
-			awsapi.WriteError(w, &awsapi.Error{Type: "ValidationException", Message: ie.Msg, Status: http.StatusBadRequest})
-		case errors.Is(err, store.ErrNotFound):
-			awsapi.WriteError(w, &awsapi.Error{Type: "ResourceNotFoundException", Message: err.Error(), Status: http.StatusNotFound})
-		case errors.Is(err, store.ErrConflict):
-			awsapi.WriteError(w, &awsapi.Error{Type: "ConflictException", Message: err.Error(), Status: http.StatusConflict})
-		default:
-			reqID := middleware.GetReqID(r.Context())
-			a.Log.Error("request failed", "path", r.URL.Path, "request_id", reqID, "err", err)
-			awsapi.WriteError(w, &awsapi.Error{Type: "InternalFailure",
-				Message: "internal error (request id " + reqID + "); the server log has the details", Status: http.StatusInternalServerError})
-		}
-	}
-}
-
-func writeJSON(w http.ResponseWriter, status int, v any) error {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	return json.NewEncoder(w).Encode(v)
+	r.With(rest.Require(auth.RoleViewer)).Get("/connections", rest.Handle(a.Log, a.list))
+	r.With(rest.Require(auth.RoleAdmin)).Post("/connections", rest.Handle(a.Log, a.create))
+	r.With(rest.Require(auth.RoleViewer)).Get("/connections/{name}", rest.Handle(a.Log, a.get))
+	r.With(rest.Require(auth.RoleAdmin)).Put("/connections/{name}", rest.Handle(a.Log, a.put))
+	r.With(rest.Require(auth.RoleAdmin)).Delete("/connections/{name}", rest.Handle(a.Log, a.delete))
+	r.With(rest.Require(auth.RoleViewer)).Get("/connections/{name}/deliveries", rest.Handle(a.Log, a.deliveries))
 }
 
 // Connection is a connection as the API shows it (never its secrets).
@@ -150,10 +87,10 @@ func readRequest(r *http.Request) (source.ConnectionInput, error) {
 	dec := json.NewDecoder(io.LimitReader(r.Body, 256<<10))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&in); err != nil {
-		return source.ConnectionInput{}, badRequest("the body must be a JSON connection request: %v", err)
+		return source.ConnectionInput{}, rest.BadRequest("the body must be a JSON connection request: %v", err)
 	}
 	if in.PollIntervalSeconds < 0 || in.PollIntervalSeconds > 7*24*3600 {
-		return source.ConnectionInput{}, badRequest("pollIntervalSeconds must be 0 (off) to %d", 7*24*3600)
+		return source.ConnectionInput{}, rest.BadRequest("pollIntervalSeconds must be 0 (off) to %d", 7*24*3600)
 	}
 	return source.ConnectionInput{Name: in.ConnectionName, Provider: in.ProviderType, URL: in.URL, WebhookSecret: in.WebhookSecret,
 		Token: in.Token, SSHKey: in.SSHKey, AllowPrivateNetwork: in.AllowPrivateNetwork,
@@ -182,7 +119,7 @@ func (a *API) list(w http.ResponseWriter, r *http.Request) error {
 	for _, c := range list {
 		out = append(out, a.view(c))
 	}
-	return writeJSON(w, http.StatusOK, map[string]any{"connections": out})
+	return rest.JSON(w, http.StatusOK, map[string]any{"connections": out})
 }
 
 func (a *API) create(w http.ResponseWriter, r *http.Request) error {
@@ -193,13 +130,13 @@ func (a *API) create(w http.ResponseWriter, r *http.Request) error {
 	c, err := a.Connections.Create(r.Context(), in)
 	a.record(r, "connection.create", "connection/"+in.Name, in.Provider+" "+in.URL, err)
 	if errors.Is(err, store.ErrConflict) {
-		return &statusError{http.StatusConflict, "ResourceAlreadyExistsException", fmt.Sprintf("connection %s already exists", in.Name)}
+		return rest.Errorf(http.StatusConflict, "ResourceAlreadyExistsException", "connection %s already exists", in.Name)
 	}
 	if err != nil {
 		return err
 	}
 	a.Log.Info("connection created", "connection", c.Name, "provider", c.Provider, "url", c.URL)
-	return writeJSON(w, http.StatusCreated, a.view(c))
+	return rest.JSON(w, http.StatusCreated, a.view(c))
 }
 
 func (a *API) get(w http.ResponseWriter, r *http.Request) error {
@@ -207,7 +144,7 @@ func (a *API) get(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusOK, a.view(c))
+	return rest.JSON(w, http.StatusOK, a.view(c))
 }
 
 // put creates or changes a connection (conveyor apply); ?dryRun=true only says what would change.
@@ -221,7 +158,7 @@ func (a *API) put(w http.ResponseWriter, r *http.Request) error {
 		in.Name = name
 	}
 	if in.Name != name {
-		return badRequest("connectionName %q differs from the path's %q", in.Name, name)
+		return rest.BadRequest("connectionName %q differs from the path's %q", in.Name, name)
 	}
 	dryRun, _ := strconv.ParseBool(r.URL.Query().Get("dryRun"))
 	res, err := a.Connections.Put(r.Context(), in, dryRun)
@@ -235,7 +172,7 @@ func (a *API) put(w http.ResponseWriter, r *http.Request) error {
 	if res.Created && !dryRun {
 		status = http.StatusCreated
 	}
-	return writeJSON(w, status, map[string]any{"connection": a.view(res.Connection), "created": res.Created, "changed": orEmpty(res.Changed), "dryRun": dryRun})
+	return rest.JSON(w, status, map[string]any{"connection": a.view(res.Connection), "created": res.Created, "changed": orEmpty(res.Changed), "dryRun": dryRun})
 }
 
 func orEmpty(s []string) []string {
@@ -296,7 +233,7 @@ func (a *API) deliveries(w http.ResponseWriter, r *http.Request) error {
 	if v := q.Get("limit"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 || n > 1000 {
-			return badRequest("limit must be 1 to 1000")
+			return rest.BadRequest("limit must be 1 to 1000")
 		}
 		limit = n
 	}
@@ -304,7 +241,7 @@ func (a *API) deliveries(w http.ResponseWriter, r *http.Request) error {
 	if v := q.Get("before"); v != "" {
 		n, err := strconv.ParseInt(v, 10, 64)
 		if err != nil || n < 1 {
-			return badRequest("before must be a delivery number")
+			return rest.BadRequest("before must be a delivery number")
 		}
 		before = n
 	}
@@ -323,5 +260,5 @@ func (a *API) deliveries(w http.ResponseWriter, r *http.Request) error {
 			Before: d.Before, After: d.After, Status: d.Status, Reason: d.Reason, HTTPStatus: d.HTTPStatus, Executions: execs,
 			Processed: epoch(d.Processed)})
 	}
-	return writeJSON(w, http.StatusOK, map[string]any{"connection": name, "deliveries": out})
+	return rest.JSON(w, http.StatusOK, map[string]any{"connection": name, "deliveries": out})
 }
