@@ -183,9 +183,9 @@ func TestParseErrors(t *testing.T) {
 	}{
 		{"empty", "", []string{"appspec.yml: the file is empty; an appspec needs at least version: 0.0 and os: linux"}},
 		{"not a mapping", "- a\n", []string{"appspec.yml:1:1: must be a mapping with keys version, os, files, file_exists_behavior, permissions, hooks, found a list"}},
-		{"missing version and os", "files: []\n", []string{
-			"appspec.yml:1:1: version: missing: an appspec starts with version: 0.0",
-			"appspec.yml:1:1: os: missing: add os: linux"}},
+		{"missing version and os", "files: []\n", []string{ // same position: ordered by field
+			"appspec.yml:1:1: os: missing: add os: linux",
+			"appspec.yml:1:1: version: missing: an appspec starts with version: 0.0"}},
 		{"wrong version, windows", "version: 0.2\nos: windows\n", []string{
 			`appspec.yml:1:10: version: must be 0.0 (the only appspec version for deployments to hosts), found "0.2"`,
 			"appspec.yml:2:5: os: windows is not supported: the Conveyor agent deploys to Linux hosts"}},

@@ -66,9 +66,15 @@ func (es Errors) Finish(file string, max int) Errors {
 	sort.SliceStable(es, func(i, j int) bool {
 		a, b := es[i], es[j]
 		if a.Line != b.Line {
-			return a.Line < b.Line
+			return a.Line < b.Line // whole-file problems (line 0) first
 		}
-		return a.Column < b.Column
+		if a.Column != b.Column {
+			return a.Column < b.Column
+		}
+		if a.Field != b.Field {
+			return a.Field < b.Field
+		}
+		return a.Message < b.Message
 	})
 	seen := make(map[Error]bool, len(es))
 	out := es[:0]

@@ -2,9 +2,8 @@ package buildspec
 
 import (
 	"fmt"
-	"sort"
-	"strconv"
-	"strings"
+
+	"github.com/conveyorci/conveyor/internal/fileerr"
 )
 
 // ContextStatusCode is the phase-context status code CodeBuild reports when the buildspec cannot be
@@ -15,58 +14,14 @@ const ContextStatusCode = "YAML_FILE_ERROR"
 // hundreds of thousands of lines.
 const maxReportedErrors = 100
 
-// Error is one problem with a buildspec.
-type Error struct {
-	// File is the filename given to Parse.
-	File string
-	// Line and Column say where the problem was written, 1-based (Column counts characters). A
-	// missing key is reported where its parent key was written; both are 0 when there is no place to
-	// point at (an empty or oversized file).
-	Line, Column int
-	// Field is the path of the offending key, e.g. phases.build.commands[2],
-	// env.variables.FOO or artifacts.secondary-artifacts.logs.files; "" for the file as a whole.
-	Field string
-	// Message says what is wrong and, where it can, how to fix it.
-	Message string
-}
+// Error is one problem with a buildspec: file:line:col, the key path and a message (the shape all
+// of Conveyor's file parsers share).
+type Error = fileerr.Error
 
-// Error renders "file:line:col: field: message", leaving out the parts that are empty.
-func (e Error) Error() string {
-	var b strings.Builder
-	loc := e.File
-	if e.Line > 0 {
-		if loc != "" {
-			loc += ":"
-		}
-		loc += strconv.Itoa(e.Line)
-		if e.Column > 0 {
-			loc += ":" + strconv.Itoa(e.Column)
-		}
-	}
-	if loc != "" {
-		b.WriteString(loc)
-		b.WriteString(": ")
-	}
-	if e.Field != "" {
-		b.WriteString(e.Field)
-		b.WriteString(": ")
-	}
-	b.WriteString(e.Message)
-	return b.String()
-}
-
-// Errors is every problem Parse found, sorted by position. Parse returns at most 100; when there
-// were more, the last entry says how many were left out.
+// Errors are all the problems of one buildspec, sorted by position.
 type Errors []Error
 
-// Error prints one problem per line.
-func (es Errors) Error() string {
-	lines := make([]string, len(es))
-	for i, e := range es {
-		lines[i] = e.Error()
-	}
-	return strings.Join(lines, "\n")
-}
+func (es Errors) Error() string { return fileerr.Errors(es).Error() }
 
 // ContextMessage is a one-line summary for the DOWNLOAD_SOURCE phase context (status code
 // ContextStatusCode), in the spirit of CodeBuild's: the first problem without the file name, and how
@@ -94,39 +49,7 @@ func (es Errors) ContextMessage() string {
 	return msg
 }
 
-// finish sorts the problems by position and caps their number.
+// finish sorts, de-duplicates and caps the problems (fileerr.Errors.Finish).
 func (es Errors) finish(file string) Errors {
-	for i := range es {
-		es[i].File = file
-	}
-	sort.SliceStable(es, func(i, j int) bool {
-		a, b := es[i], es[j]
-		if (a.Line == 0) != (b.Line == 0) {
-			return a.Line == 0 // whole-file problems first
-		}
-		if a.Line != b.Line {
-			return a.Line < b.Line
-		}
-		if a.Column != b.Column {
-			return a.Column < b.Column
-		}
-		if a.Field != b.Field {
-			return a.Field < b.Field
-		}
-		return a.Message < b.Message
-	})
-	// The same problem can be found twice (a key both unknown and misplaced): keep one.
-	out := es[:0]
-	for i, e := range es {
-		if i > 0 && e == es[i-1] {
-			continue
-		}
-		out = append(out, e)
-	}
-	if len(out) > maxReportedErrors {
-		more := len(out) - maxReportedErrors
-		out = append(out[:maxReportedErrors], Error{File: file,
-			Message: fmt.Sprintf("%d more problems not shown; fix these first", more)})
-	}
-	return out
+	return Errors(fileerr.Errors(es).Finish(file, maxReportedErrors))
 }
