@@ -12,7 +12,7 @@ LISTEN  ?= 127.0.0.1:8080
 all: build
 
 build:
-	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/conveyor ./cmd/conveyor
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/conveyor ./cmd/conveyor
 
 run: build images
 	./bin/conveyor server --data $(DATA) --listen $(LISTEN) --example

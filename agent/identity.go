@@ -61,3 +61,10 @@ func saveIdentity(root string, id *identity) error {
 	}
 	return durable.WriteFile(filepath.Join(root, identityFile), append(b, '\n'), 0o600)
 }
+
+// Registered reports whether an agent identity is stored under root (the agent then needs no
+// registration token to start).
+func Registered(root string) bool {
+	_, err := os.Stat(filepath.Join(root, identityFile))
+	return err == nil
+}

@@ -17,6 +17,13 @@ var files embed.FS
 // QuickstartPipeline is the example pipeline declaration (get-pipeline JSON).
 func QuickstartPipeline() ([]byte, error) { return files.ReadFile("quickstart/pipeline.json") }
 
+// QuickstartDeployment is the example's CodeDeploy application and deployment group
+// ({"application": CreateApplication, "deploymentGroup": CreateDeploymentGroup request shapes}).
+func QuickstartDeployment() ([]byte, error) { return files.ReadFile("quickstart/deploy.json") }
+
+// QuickstartAgentTags are the tags a host needs to receive the example's deployments.
+var QuickstartAgentTags = map[string]string{"role": "quickstart"}
+
 // QuickstartProject is the example's CodeBuild project (the CreateProject request shape).
 func QuickstartProject() ([]byte, error) { return files.ReadFile("quickstart/project.json") }
 

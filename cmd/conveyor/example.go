@@ -6,9 +6,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"path/filepath"
+	"time"
 
+	"github.com/conveyorci/conveyor/agent"
 	"github.com/conveyorci/conveyor/examples"
 	"github.com/conveyorci/conveyor/executor/build"
+	"github.com/conveyorci/conveyor/executor/deploy"
 	"github.com/conveyorci/conveyor/pipeline"
 )
 
@@ -42,6 +46,9 @@ func loadExample(ctx context.Context, a *app) error {
 			return fmt.Errorf("create the example build project: %w", err)
 		}
 	}
+	if err := loadExampleDeployment(ctx, a); err != nil {
+		return err
+	}
 	bundle, err := examples.QuickstartBundle()
 	if err != nil {
 		return err
@@ -58,4 +65,61 @@ func loadExample(ctx context.Context, a *app) error {
 		a.log.Info("loaded the example pipeline", "pipeline", d.Name)
 	}
 	return err
+}
+
+// loadExampleDeployment creates the example's CodeDeploy application and deployment group (hosts
+// tagged role=quickstart), unless they exist.
+func loadExampleDeployment(ctx context.Context, a *app) error {
+	raw, err := examples.QuickstartDeployment()
+	if err != nil {
+		return err
+	}
+	var spec struct {
+		Application struct {
+			Name     string `json:"applicationName"`
+			Platform string `json:"computePlatform"`
+		} `json:"application"`
+		DeploymentGroup deploy.CreateDeploymentGroupInput `json:"deploymentGroup"`
+	}
+	if err := json.Unmarshal(raw, &spec); err != nil {
+		return fmt.Errorf("example deployment: %w", err)
+	}
+	exists := func(err error, code string) bool {
+		var de *deploy.Error
+		return errors.As(err, &de) && de.Code == code
+	}
+	if _, err := a.deploy.svc.CreateApplication(ctx, spec.Application.Name, spec.Application.Platform, nil); err != nil && !exists(err, deploy.CodeApplicationAlreadyExists) {
+		return fmt.Errorf("create the example application: %w", err)
+	}
+	if _, err := a.deploy.svc.CreateDeploymentGroup(ctx, spec.DeploymentGroup); err != nil && !exists(err, deploy.CodeGroupAlreadyExists) {
+		return fmt.Errorf("create the example deployment group: %w", err)
+	}
+	return nil
+}
+
+// runExampleAgent runs a deploy agent inside the server process for the example (`make run`), so a
+// newcomer sees the whole pipeline deploy without setting up a host: it registers itself with a
+// token the server issues (only the first time) and deploys to this machine as this user.
+func runExampleAgent(ctx context.Context, a *app, serverURL string) error {
+	root := filepath.Join(a.cfg.Data, "example-agent")
+	cfg := agent.Config{Server: serverURL, Name: "local", Tags: examples.QuickstartAgentTags, Root: root, Version: version,
+		Logger: a.log.With("component", "example-agent")}
+	if !agent.Registered(root) {
+		token, _, err := a.deploy.svc.CreateToken(ctx, 10*time.Minute, examples.QuickstartAgentTags, "example")
+		if err != nil {
+			return fmt.Errorf("registration token for the example agent: %w", err)
+		}
+		cfg.Token = token
+	}
+	ag, err := agent.New(cfg)
+	if err != nil {
+		return err
+	}
+	go func() {
+		if err := ag.Run(ctx); err != nil && ctx.Err() == nil {
+			a.log.Error("the example agent stopped", "err", err)
+		}
+	}()
+	a.log.Info("running the example deploy agent in the server process", "name", cfg.Name, "root", root)
+	return nil
 }

@@ -28,6 +28,7 @@ func runServerWith(ctx context.Context, args []string, out io.Writer, providers 
 	logLevel := stringSetting(fs, "log-level", "CONVEYOR_LOG_LEVEL", "info", "debug, info, warn or error")
 	logFormat := stringSetting(fs, "log-format", "CONVEYOR_LOG_FORMAT", "text", "text or json")
 	example := boolSetting(fs, "example", "CONVEYOR_EXAMPLE", false, "load the example pipeline if it does not exist")
+	exampleAgent := boolSetting(fs, "example-agent", "CONVEYOR_EXAMPLE_AGENT", true, "with --example: run a deploy agent in the server process for the example's Deploy stage")
 	publicURL := stringSetting(fs, "public-url", "CONVEYOR_PUBLIC_URL", "", "the dashboard's URL as browsers reach it, for links in notifications (default: http://<listen address>)")
 	agentLease := stringSetting(fs, "agent-lease", "CONVEYOR_AGENT_LEASE", "60s", "how long a deploy host may go without a heartbeat during its command before it is failed (AGENT_ISSUE)")
 	maxBuilds := stringSetting(fs, "max-concurrent-builds", "CONVEYOR_MAX_CONCURRENT_BUILDS", "0", "builds running at once; more wait queued (0: the CPU count, at least 2)")
@@ -66,9 +67,27 @@ func runServerWith(ctx context.Context, args []string, out io.Writer, providers 
 		if err := loadExample(ctx, a); err != nil {
 			log.Error("loading the example pipeline", "err", err)
 		}
+		if *exampleAgent {
+			if err := runExampleAgent(ctx, a, loopbackURL(ln.Addr())); err != nil {
+				log.Error("starting the example agent", "err", err)
+			}
+		}
 	}
 	log.Info("conveyor server ready", "url", "http://"+ln.Addr().String(), "data", cfg.Data, "version", version)
 	fmt.Fprintf(out, "Conveyor is running at http://%s (data in %s)\n", ln.Addr(), cfg.Data)
 	fmt.Fprintln(out, a.web.loginHint())
 	return a.serve(ctx, ln)
+}
+
+// loopbackURL is the server's own URL for clients in this process: a wildcard listen address is
+// reached over loopback.
+func loopbackURL(addr net.Addr) string {
+	host, port, err := net.SplitHostPort(addr.String())
+	if err != nil {
+		return "http://" + addr.String()
+	}
+	if ip := net.ParseIP(host); ip == nil || ip.IsUnspecified() {
+		host = "127.0.0.1"
+	}
+	return "http://" + net.JoinHostPort(host, port)
 }
