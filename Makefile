@@ -35,7 +35,7 @@ fmt-check:
 # parallel, two at a time on this 2-core machine), and a short fuzz pass over the file parsers.
 test: vet fmt-check build images
 	CONVEYOR_BIN=$(CURDIR)/bin/conveyor $(GO) test -race -p 2 -count=1 -timeout 20m ./...
-	$(MAKE) fuzz FUZZTIME=10s
+	$(MAKE) fuzz FUZZTIME=8s
 
 test-short:
 	$(GO) test -short -count=1 ./...
@@ -43,16 +43,22 @@ test-short:
 # Benchmarks: figures and how to read them are in docs/benchmarks.md.
 bench: build images
 	CONVEYOR_BIN=$(CURDIR)/bin/conveyor $(GO) test -run '^$$' -bench . -benchmem -count=1 -timeout 30m \
-		./pipeline ./cmd/conveyor ./executor/build/... ./store/logs
+		./pipeline ./cmd/conveyor ./executor/build/... ./store/logs ./server/live
 
 FUZZTIME ?= 60s
 fuzz:
 	$(GO) test ./pipeline -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./pipeline -run '^$$' -fuzz '^FuzzVariableRefs$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./executor/build/buildspec -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./server/webhook -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./executor/source/filter -run '^$$' -fuzz '^FuzzMatch$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./cmd/conveyor -run '^$$' -fuzz '^FuzzDeploySections$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./cmd/conveyor -run '^$$' -fuzz '^FuzzNotificationsSection$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./agent/appspec -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./executor/build/reports -run '^$$' -fuzz '^FuzzParseJUnit$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./executor/build/reports -run '^$$' -fuzz '^FuzzParseCucumber$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./archive -run '^$$' -fuzz '^FuzzExtractZip$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./archive -run '^$$' -fuzz '^FuzzExtractTar$$' -fuzztime $(FUZZTIME)
 
 clean:
 	rm -rf bin
