@@ -55,6 +55,7 @@ fuzz:
 	$(GO) test ./cmd/conveyor -run '^$$' -fuzz '^FuzzDeploySections$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./cmd/conveyor -run '^$$' -fuzz '^FuzzNotificationsSection$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./agent/appspec -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./internal/yamldoc -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./executor/build/reports -run '^$$' -fuzz '^FuzzParseJUnit$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./executor/build/reports -run '^$$' -fuzz '^FuzzParseCucumber$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./archive -run '^$$' -fuzz '^FuzzExtractZip$$' -fuzztime $(FUZZTIME)

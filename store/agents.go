@@ -169,20 +169,11 @@ func (tx *Tx) InstanceByAgent(ctx context.Context, agentID string) (Instance, er
 
 // ListInstances lists every instance by name.
 func (tx *Tx) ListInstances(ctx context.Context) ([]Instance, error) {
-	rows, err := tx.q.QueryContext(ctx, `SELECT `+instanceColumns+` FROM deploy_instances ORDER BY name`)
+	out, err := queryAll(ctx, tx.q, scanInstance, `SELECT `+instanceColumns+` FROM deploy_instances ORDER BY name`)
 	if err != nil {
 		return nil, fmt.Errorf("list instances: %w", err)
 	}
-	defer rows.Close()
-	var out []Instance
-	for rows.Next() {
-		i, err := scanInstance(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, i)
-	}
-	return out, rows.Err()
+	return out, nil
 }
 
 // SetInstanceTags replaces an instance's tags.

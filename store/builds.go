@@ -78,20 +78,11 @@ func (tx *Tx) ListBuildProjects(ctx context.Context, orderBy string, descending 
 	if descending {
 		dir = "DESC"
 	}
-	rows, err := tx.q.QueryContext(ctx, `SELECT `+projectColumns+` FROM build_projects ORDER BY `+orderBy+` `+dir+`, name`)
+	out, err := queryAll(ctx, tx.q, scanProject, `SELECT `+projectColumns+` FROM build_projects ORDER BY `+orderBy+` `+dir+`, name`)
 	if err != nil {
 		return nil, fmt.Errorf("list projects: %w", err)
 	}
-	defer rows.Close()
-	var out []BuildProject
-	for rows.Next() {
-		p, err := scanProject(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, p)
-	}
-	return out, rows.Err()
+	return out, nil
 }
 
 // DeleteBuildProject removes a project (its builds are kept).
@@ -241,20 +232,11 @@ func (tx *Tx) RequestBuildStop(ctx context.Context, id string) (bool, error) {
 }
 
 func (tx *Tx) queryBuilds(ctx context.Context, where string, args ...any) ([]Build, error) {
-	rows, err := tx.q.QueryContext(ctx, `SELECT `+buildColumns+` FROM builds `+where, args...)
+	out, err := queryAll(ctx, tx.q, scanBuild, `SELECT `+buildColumns+` FROM builds `+where, args...)
 	if err != nil {
 		return nil, fmt.Errorf("list builds: %w", err)
 	}
-	defer rows.Close()
-	var out []Build
-	for rows.Next() {
-		b, err := scanBuild(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, b)
-	}
-	return out, rows.Err()
+	return out, nil
 }
 
 // ListBuilds lists builds (of one project when project is set) by age; cursor is a seq to start after.
@@ -346,20 +328,11 @@ func (tx *Tx) GetReport(ctx context.Context, arn string) (Report, error) {
 
 // ReportsOfBuild lists a build's report ARNs.
 func (tx *Tx) ReportsOfBuild(ctx context.Context, buildID string) ([]string, error) {
-	rows, err := tx.q.QueryContext(ctx, `SELECT arn FROM reports WHERE build_id = ? ORDER BY created_at, arn`, buildID)
+	out, err := queryAll(ctx, tx.q, scanString, `SELECT arn FROM reports WHERE build_id = ? ORDER BY created_at, arn`, buildID)
 	if err != nil {
 		return nil, fmt.Errorf("list reports of %s: %w", buildID, err)
 	}
-	defer rows.Close()
-	var out []string
-	for rows.Next() {
-		var a string
-		if err := rows.Scan(&a); err != nil {
-			return nil, err
-		}
-		out = append(out, a)
-	}
-	return out, rows.Err()
+	return out, nil
 }
 
 // TestCases lists a report's cases after seq `after`, optionally only those of the given statuses.

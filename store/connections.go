@@ -93,7 +93,7 @@ func (tx *Tx) UpdateConnection(ctx context.Context, s *Sealer, c Connection, sec
 const connectionColumns = `name, provider, url, token_sealed IS NOT NULL, ssh_key_sealed IS NOT NULL,
 	secret_sealed IS NOT NULL, allow_private, poll_interval_ms, created_at, updated_at`
 
-func scanConnection(row interface{ Scan(...any) error }) (Connection, error) {
+func scanConnection(row scanner) (Connection, error) {
 	var c Connection
 	var poll, created, updated int64
 	err := row.Scan(&c.Name, &c.Provider, &c.URL, &c.HasToken, &c.HasSSHKey, &c.HasWebhookSecret,
@@ -117,20 +117,11 @@ func (tx *Tx) GetConnection(ctx context.Context, name string) (Connection, error
 
 // ListConnections lists every connection by name.
 func (tx *Tx) ListConnections(ctx context.Context) ([]Connection, error) {
-	rows, err := tx.q.QueryContext(ctx, `SELECT `+connectionColumns+` FROM connections ORDER BY name`)
+	out, err := queryAll(ctx, tx.q, scanConnection, `SELECT `+connectionColumns+` FROM connections ORDER BY name`)
 	if err != nil {
 		return nil, fmt.Errorf("list connections: %w", err)
 	}
-	defer rows.Close()
-	var out []Connection
-	for rows.Next() {
-		c, err := scanConnection(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, c)
-	}
-	return out, rows.Err()
+	return out, nil
 }
 
 // ConnectionSecrets opens a connection's credentials and webhook secret.
@@ -341,20 +332,11 @@ func (tx *Tx) PendingWebhookDeliveries(ctx context.Context, connection string, l
 
 // ConnectionsWithPendingDeliveries names the connections that have deliveries to process.
 func (tx *Tx) ConnectionsWithPendingDeliveries(ctx context.Context) ([]string, error) {
-	rows, err := tx.q.QueryContext(ctx, `SELECT DISTINCT connection FROM webhook_deliveries WHERE status = 'pending' ORDER BY connection`)
+	out, err := queryAll(ctx, tx.q, scanString, `SELECT DISTINCT connection FROM webhook_deliveries WHERE status = 'pending' ORDER BY connection`)
 	if err != nil {
 		return nil, fmt.Errorf("pending deliveries: %w", err)
 	}
-	defer rows.Close()
-	var out []string
-	for rows.Next() {
-		var n string
-		if err := rows.Scan(&n); err != nil {
-			return nil, err
-		}
-		out = append(out, n)
-	}
-	return out, rows.Err()
+	return out, nil
 }
 
 // PruneRefusedWebhookDeliveries keeps the newest keep refused (rejected or invalid) deliveries of a

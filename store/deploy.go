@@ -52,20 +52,11 @@ func (tx *Tx) GetDeployApplication(ctx context.Context, name string) (DeployAppl
 
 // ListDeployApplications lists applications by name.
 func (tx *Tx) ListDeployApplications(ctx context.Context) ([]DeployApplication, error) {
-	rows, err := tx.q.QueryContext(ctx, `SELECT name, id, compute_platform, created_at FROM deploy_applications ORDER BY name`)
+	out, err := queryAll(ctx, tx.q, scanApplication, `SELECT name, id, compute_platform, created_at FROM deploy_applications ORDER BY name`)
 	if err != nil {
 		return nil, fmt.Errorf("list applications: %w", err)
 	}
-	defer rows.Close()
-	var out []DeployApplication
-	for rows.Next() {
-		a, err := scanApplication(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, a)
-	}
-	return out, rows.Err()
+	return out, nil
 }
 
 // DeleteDeployApplication removes an application with its groups and deployments.
@@ -161,20 +152,11 @@ func (tx *Tx) GetDeployGroupByID(ctx context.Context, id string) (DeployGroup, e
 
 // ListDeployGroups lists an application's groups by name.
 func (tx *Tx) ListDeployGroups(ctx context.Context, app string) ([]DeployGroup, error) {
-	rows, err := tx.q.QueryContext(ctx, `SELECT `+groupColumns+` FROM deploy_groups WHERE application = ? ORDER BY name`, app)
+	out, err := queryAll(ctx, tx.q, scanGroup, `SELECT `+groupColumns+` FROM deploy_groups WHERE application = ? ORDER BY name`, app)
 	if err != nil {
 		return nil, fmt.Errorf("list deployment groups of %s: %w", app, err)
 	}
-	defer rows.Close()
-	var out []DeployGroup
-	for rows.Next() {
-		g, err := scanGroup(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, g)
-	}
-	return out, rows.Err()
+	return out, nil
 }
 
 // DeleteDeployGroup removes a group and its deployments.
@@ -240,18 +222,9 @@ func (tx *Tx) GetDeployConfig(ctx context.Context, name string) (DeployConfig, e
 
 // ListDeployConfigs lists custom configurations by name.
 func (tx *Tx) ListDeployConfigs(ctx context.Context) ([]DeployConfig, error) {
-	rows, err := tx.q.QueryContext(ctx, `SELECT `+configColumns+` FROM deploy_configs ORDER BY name`)
+	out, err := queryAll(ctx, tx.q, scanConfig, `SELECT `+configColumns+` FROM deploy_configs ORDER BY name`)
 	if err != nil {
 		return nil, fmt.Errorf("list deployment configs: %w", err)
 	}
-	defer rows.Close()
-	var out []DeployConfig
-	for rows.Next() {
-		c, err := scanConfig(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, c)
-	}
-	return out, rows.Err()
+	return out, nil
 }

@@ -145,20 +145,11 @@ func (tx *Tx) ListDeployments(ctx context.Context, f DeploymentFilter) ([]Deploy
 }
 
 func (tx *Tx) queryDeployments(ctx context.Context, q string, args ...any) ([]Deployment, error) {
-	rows, err := tx.q.QueryContext(ctx, q, args...)
+	out, err := queryAll(ctx, tx.q, scanDeployment, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("list deployments: %w", err)
 	}
-	defer rows.Close()
-	var out []Deployment
-	for rows.Next() {
-		d, err := scanDeployment(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, d)
-	}
-	return out, rows.Err()
+	return out, nil
 }
 
 func toAny(s []string) []any {
@@ -277,20 +268,11 @@ func (tx *Tx) ListTargets(ctx context.Context, deploymentID string) ([]Deploymen
 }
 
 func (tx *Tx) queryTargets(ctx context.Context, q string, args ...any) ([]DeploymentTarget, error) {
-	rows, err := tx.q.QueryContext(ctx, q, args...)
+	out, err := queryAll(ctx, tx.q, scanTarget, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("list targets: %w", err)
 	}
-	defer rows.Close()
-	var out []DeploymentTarget
-	for rows.Next() {
-		t, err := scanTarget(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, t)
-	}
-	return out, rows.Err()
+	return out, nil
 }
 
 // TargetByCommand finds the target carrying a host command.

@@ -36,8 +36,6 @@ const executionColumns = `seq, id, pipeline_name, pipeline_version, status, stat
 	execution_type, trigger_type, trigger_detail, stage_index, waiting, variables, source_revisions,
 	COALESCE(client_request_token, ''), stop_reason, stop_abandon, created_at, updated_at`
 
-type scanner interface{ Scan(dest ...any) error }
-
 func scanExecution(s scanner) (Execution, error) {
 	var e Execution
 	var vars, revs string
@@ -123,20 +121,11 @@ func (tx *Tx) ExecutionByClientToken(ctx context.Context, pipeline, token string
 }
 
 func (tx *Tx) queryExecutions(ctx context.Context, query string, args ...any) ([]Execution, error) {
-	rows, err := tx.q.QueryContext(ctx, `SELECT `+executionColumns+` FROM executions `+query, args...)
+	out, err := queryAll(ctx, tx.q, scanExecution, `SELECT `+executionColumns+` FROM executions `+query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("list executions: %w", err)
 	}
-	defer rows.Close()
-	var out []Execution
-	for rows.Next() {
-		e, err := scanExecution(rows)
-		if err != nil {
-			return nil, fmt.Errorf("list executions: %w", err)
-		}
-		out = append(out, e)
-	}
-	return out, rows.Err()
+	return out, nil
 }
 
 // ActiveExecutions lists a pipeline's executions that are InProgress or Stopping, oldest first.
@@ -146,20 +135,11 @@ func (tx *Tx) ActiveExecutions(ctx context.Context, pipeline string) ([]Executio
 
 // PipelinesWithActiveExecutions lists the pipelines that have unfinished executions.
 func (tx *Tx) PipelinesWithActiveExecutions(ctx context.Context) ([]string, error) {
-	rows, err := tx.q.QueryContext(ctx, `SELECT DISTINCT pipeline_name FROM executions WHERE status IN ('InProgress', 'Stopping')`)
+	out, err := queryAll(ctx, tx.q, scanString, `SELECT DISTINCT pipeline_name FROM executions WHERE status IN ('InProgress', 'Stopping')`)
 	if err != nil {
 		return nil, fmt.Errorf("list active pipelines: %w", err)
 	}
-	defer rows.Close()
-	var out []string
-	for rows.Next() {
-		var n string
-		if err := rows.Scan(&n); err != nil {
-			return nil, err
-		}
-		out = append(out, n)
-	}
-	return out, rows.Err()
+	return out, nil
 }
 
 // ExecutionFilter narrows ListExecutions.
@@ -250,20 +230,11 @@ func (tx *Tx) PutStageExecution(ctx context.Context, se *StageExecution) error {
 
 // StageExecutions lists an execution's stages in pipeline order.
 func (tx *Tx) StageExecutions(ctx context.Context, executionID string) ([]StageExecution, error) {
-	rows, err := tx.q.QueryContext(ctx, `SELECT `+stageColumns+` FROM stage_executions WHERE execution_id = ? ORDER BY stage_index`, executionID)
+	out, err := queryAll(ctx, tx.q, scanStage, `SELECT `+stageColumns+` FROM stage_executions WHERE execution_id = ? ORDER BY stage_index`, executionID)
 	if err != nil {
 		return nil, fmt.Errorf("list stages of %s: %w", executionID, err)
 	}
-	defer rows.Close()
-	var out []StageExecution
-	for rows.Next() {
-		se, err := scanStage(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, se)
-	}
-	return out, rows.Err()
+	return out, nil
 }
 
 // LatestStageExecution returns the record of the named stage from the newest execution that
@@ -379,20 +350,11 @@ func (tx *Tx) UpdateActionProgress(ctx context.Context, id, externalID, external
 }
 
 func (tx *Tx) queryActions(ctx context.Context, query string, args ...any) ([]ActionExecution, error) {
-	rows, err := tx.q.QueryContext(ctx, `SELECT `+actionColumns+` FROM action_executions `+query, args...)
+	out, err := queryAll(ctx, tx.q, scanAction, `SELECT `+actionColumns+` FROM action_executions `+query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("list action executions: %w", err)
 	}
-	defer rows.Close()
-	var out []ActionExecution
-	for rows.Next() {
-		a, err := scanAction(rows)
-		if err != nil {
-			return nil, fmt.Errorf("list action executions: %w", err)
-		}
-		out = append(out, a)
-	}
-	return out, rows.Err()
+	return out, nil
 }
 
 // GetActionExecution reads one action execution.

@@ -240,20 +240,11 @@ func (tx *Tx) ListDeliveries(ctx context.Context, f DeliveryFilter) ([]Delivery,
 }
 
 func (tx *Tx) queryDeliveries(ctx context.Context, where string, args ...any) ([]Delivery, error) {
-	rows, err := tx.q.QueryContext(ctx, `SELECT `+deliveryColumns+` FROM notification_deliveries `+where, args...)
+	out, err := queryAll(ctx, tx.q, scanDelivery, `SELECT `+deliveryColumns+` FROM notification_deliveries `+where, args...)
 	if err != nil {
 		return nil, fmt.Errorf("list deliveries: %w", err)
 	}
-	defer rows.Close()
-	var out []Delivery
-	for rows.Next() {
-		d, err := scanDelivery(rows)
-		if err != nil {
-			return nil, fmt.Errorf("list deliveries: %w", err)
-		}
-		out = append(out, d)
-	}
-	return out, rows.Err()
+	return out, nil
 }
 
 // PruneDeliveries deletes finished deliveries older than before, keeping failures visible for as

@@ -66,19 +66,10 @@ func (tx *Tx) GetObject(ctx context.Context, bucket, key, version string) (Objec
 
 // ListObjectVersions lists the versions of bucket/key, newest first.
 func (tx *Tx) ListObjectVersions(ctx context.Context, bucket, key string, limit int) ([]Object, error) {
-	rows, err := tx.q.QueryContext(ctx, `SELECT `+objectColumns+` FROM objects WHERE bucket = ? AND key = ?
+	out, err := queryAll(ctx, tx.q, scanObject, `SELECT `+objectColumns+` FROM objects WHERE bucket = ? AND key = ?
 		ORDER BY seq DESC LIMIT ?`, bucket, key, limit)
 	if err != nil {
 		return nil, fmt.Errorf("list versions of %s/%s: %w", bucket, key, err)
 	}
-	defer rows.Close()
-	var out []Object
-	for rows.Next() {
-		o, err := scanObject(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, o)
-	}
-	return out, rows.Err()
+	return out, nil
 }

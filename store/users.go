@@ -56,20 +56,11 @@ func (tx *Tx) GetUser(ctx context.Context, name string) (User, error) {
 
 // ListUsers lists users by name.
 func (tx *Tx) ListUsers(ctx context.Context) ([]User, error) {
-	rows, err := tx.q.QueryContext(ctx, `SELECT `+userColumns+` FROM users ORDER BY name`)
+	out, err := queryAll(ctx, tx.q, scanUser, `SELECT `+userColumns+` FROM users ORDER BY name`)
 	if err != nil {
 		return nil, fmt.Errorf("list users: %w", err)
 	}
-	defer rows.Close()
-	var out []User
-	for rows.Next() {
-		u, err := scanUser(rows)
-		if err != nil {
-			return nil, fmt.Errorf("list users: %w", err)
-		}
-		out = append(out, u)
-	}
-	return out, rows.Err()
+	return out, nil
 }
 
 // CountUsers counts users (and admins among them).

@@ -263,6 +263,10 @@ hooks:
 			"appspec.yml:4: invalid YAML: found character that cannot start any token (YAML indentation must use spaces, not tabs)"}},
 		{"two documents", "version: 0.0\nos: linux\n---\nversion: 0.0\n", []string{
 			"appspec.yml:3: invalid YAML: the file holds more than one YAML document (---); an appspec is one document"}},
+		{"undefined anchor", "version: 0.0\nos: linux\nhooks:\n  BeforeInstall: *install\n", []string{
+			"appspec.yml:4:18: invalid YAML: alias *install refers to an anchor &install that is not defined before it"}},
+		{"unquoted at-sign", "version: 0.0\nos: linux\nfiles:\n  - source: @app\n    destination: /srv\n", []string{
+			"appspec.yml:4: invalid YAML: found character that cannot start any token (a value starting with `, @ or % must be quoted)"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s, err := Parse("appspec.yml", []byte(tc.src))

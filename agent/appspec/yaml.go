@@ -1,15 +1,11 @@
 package appspec
 
 import (
-	"bytes"
-	"errors"
 	"fmt"
-	"io"
-	"regexp"
-	"strconv"
-	"strings"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/conveyorci/conveyor/internal/yamldoc"
 )
 
 // Limits that keep hostile input cheap. A real appspec nests four levels deep
@@ -19,47 +15,16 @@ const (
 	maxValues  = 100_000
 )
 
-var yamlLineRe = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
-
-// parseYAML reads one YAML document. It never panics: the YAML library's panics on malformed
-// input come back as an Error.
-func parseYAML(data []byte) (root *yaml.Node, perr *Error) {
-	var doc yaml.Node
-	err := func() (err error) {
-		defer func() {
-			if r := recover(); r != nil {
-				err = fmt.Errorf("the YAML parser failed on this input: %v", r)
-			}
-		}()
-		dec := yaml.NewDecoder(bytes.NewReader(data))
-		if err := dec.Decode(&doc); err != nil {
-			return err
-		}
-		var extra yaml.Node
-		switch err := dec.Decode(&extra); {
-		case errors.Is(err, io.EOF):
-			return nil
-		case err != nil:
-			return err
-		default:
-			return fmt.Errorf("yaml: line %d: the file holds more than one YAML document (---); an appspec is one document", extra.Line)
-		}
-	}()
-	if errors.Is(err, io.EOF) || (err == nil && len(doc.Content) == 0) {
+// parseYAML reads one YAML document.
+func parseYAML(data []byte) (*yaml.Node, *Error) {
+	root, err := yamldoc.Decode(data, "an appspec")
+	if err != nil {
+		return nil, err
+	}
+	if root == nil {
 		return nil, &Error{Message: "the file is empty; an appspec needs at least version: 0.0 and os: linux"}
 	}
-	if err != nil {
-		e := &Error{Message: "invalid YAML: " + strings.TrimPrefix(err.Error(), "yaml: ")}
-		if m := yamlLineRe.FindStringSubmatch(err.Error()); m != nil {
-			e.Line, _ = strconv.Atoi(m[1])
-			e.Message = "invalid YAML: " + m[2]
-			if strings.Contains(m[2], "found character that cannot start any token") && bytes.Contains(data, []byte("\t")) {
-				e.Message += " (YAML indentation must use spaces, not tabs)"
-			}
-		}
-		return nil, e
-	}
-	return doc.Content[0], nil
+	return root, nil
 }
 
 // walker resolves aliases and merge keys while the decoder reads the document, counting every

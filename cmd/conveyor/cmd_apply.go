@@ -459,18 +459,42 @@ func mappingValue(n *yaml.Node, key string) *yaml.Node {
 
 // loadPipelines reads `pipelines:`, a list of pipeline declarations (bare, or wrapped in
 // {pipeline: …} as get-pipeline prints them).
-func loadPipelines(cf *configFile, key, value *yaml.Node, providers pipeline.Providers) []*configResource {
-	if value.Kind == yaml.ScalarNode && value.ShortTag() == "!!null" {
-		return nil
+// sectionList checks that a section is a list (or empty) and returns its items; a section of any
+// other shape is one resource with the problem, so the rest of the file is still checked.
+func sectionList(cf *configFile, section string, value *yaml.Node, kind, shape string) ([]*yaml.Node, *configResource) {
+	if value == nil || (value.Kind == yaml.ScalarNode && value.ShortTag() == "!!null") {
+		return nil, nil
 	}
 	if value.Kind != yaml.SequenceNode {
-		return []*configResource{{kind: "pipeline", name: "pipelines", problems: []problem{{File: cf.name, Line: value.Line, Column: value.Column,
-			Path: "pipelines", Message: "must be a list of pipeline declarations (- name: …)"}}}}
+		return nil, &configResource{kind: kind, name: section, problems: []problem{{File: cf.name, Line: value.Line, Column: value.Column,
+			Path: section, Message: "must be a list of " + shape}}}
+	}
+	return value.Content, nil
+}
+
+// declaredNames remembers the line each name of a section was first declared at, so that a second
+// declaration is reported with a pointer to the first.
+type declaredNames map[string]int
+
+// again records name as declared at line; for a name declared before it returns the problem's
+// message and true.
+func (d declaredNames) again(kind, name string, line int) (string, bool) {
+	if first, dup := d[name]; dup {
+		return fmt.Sprintf("%s %q is declared twice (first at line %d)", kind, name, first), true
+	}
+	d[name] = line
+	return "", false
+}
+
+func loadPipelines(cf *configFile, key, value *yaml.Node, providers pipeline.Providers) []*configResource {
+	items, bad := sectionList(cf, "pipelines", value, "pipeline", "pipeline declarations (- name: …)")
+	if bad != nil {
+		return []*configResource{bad}
 	}
 	sectionEnd := cf.nextKeyStart(key)
-	firstLine := map[string]int{}
+	names := declaredNames{}
 	var out []*configResource
-	for i, item := range value.Content {
+	for i, item := range items {
 		label := fmt.Sprintf("pipelines[%d]", i)
 		r := &configResource{kind: "pipeline", name: label}
 		out = append(out, r)
@@ -498,8 +522,8 @@ func loadPipelines(cf *configFile, key, value *yaml.Node, providers pipeline.Pro
 			r.name = nameNode.Value
 		}
 		var next *yaml.Node
-		if i+1 < len(value.Content) {
-			next = value.Content[i+1]
+		if i+1 < len(items) {
+			next = items[i+1]
 		}
 		d, sm, err := pipeline.ParseAndValidate(cf.name, cf.itemSource(item, next, sectionEnd), providers)
 		if err != nil {
@@ -511,11 +535,10 @@ func loadPipelines(cf *configFile, key, value *yaml.Node, providers pipeline.Pro
 		if where == nil { // the name came through a YAML merge key
 			where = decl
 		}
-		if line, dup := firstLine[d.Name]; dup {
-			at(where, prefix+".name", "pipeline %q is declared twice (first at line %d)", d.Name, line)
+		if msg, dup := names.again("pipeline", d.Name, where.Line); dup {
+			at(where, prefix+".name", "%s", msg)
 			continue
 		}
-		firstLine[d.Name] = where.Line
 		r.apply = func(ctx context.Context, env *applyEnv) (applyResult, error) { return applyPipeline(ctx, env, d, sm) }
 	}
 	return out

@@ -32,6 +32,7 @@ import (
 	"github.com/conveyorci/conveyor/executor/build"
 	"github.com/conveyorci/conveyor/executor/build/buildspec"
 	"github.com/conveyorci/conveyor/executor/build/docker"
+	"github.com/conveyorci/conveyor/internal/size"
 	"github.com/conveyorci/conveyor/store"
 	"github.com/conveyorci/conveyor/store/logs"
 )
@@ -361,7 +362,7 @@ func writeBuild(w io.Writer, b build.Build, reports []cbtypes.Report, now time.T
 			if name == "" {
 				name = "primary"
 			}
-			detail := byteCount(a.Size)
+			detail := size.Bytes(a.Size)
 			if a.Files > 0 {
 				detail += fmt.Sprintf(", %d %s", a.Files, plural(a.Files, "file", "files"))
 			}
@@ -466,18 +467,6 @@ func duration(d time.Duration) string {
 		return fmt.Sprintf("%dm%02ds", int(d.Minutes()), int(d.Seconds())%60)
 	}
 	return fmt.Sprintf("%dh%02dm", int(d.Hours()), int(d.Minutes())%60)
-}
-
-func byteCount(n int64) string {
-	switch {
-	case n >= 1<<30:
-		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
-	case n >= 1<<20:
-		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
-	case n >= 1<<10:
-		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
-	}
-	return fmt.Sprintf("%d B", n)
 }
 
 // --- list, stop ---
@@ -912,7 +901,7 @@ func runLocalBuild(ctx context.Context, args []string, out, errOut io.Writer) er
 			if f := artifactFiles[a.Identifier]; f != "" {
 				where = "→ " + f
 			}
-			g.row("  "+name, fmt.Sprintf("%d %s, %s", a.Files, plural(a.Files, "file", "files"), byteCount(a.Blob.Size)), "sha256 "+a.Blob.SHA256, where)
+			g.row("  "+name, fmt.Sprintf("%d %s, %s", a.Files, plural(a.Files, "file", "files"), size.Bytes(a.Blob.Size)), "sha256 "+a.Blob.SHA256, where)
 		}
 		if err := g.write(out); err != nil {
 			return err

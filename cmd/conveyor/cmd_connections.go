@@ -217,7 +217,7 @@ func loadConnections(cf *configFile, _, value *yaml.Node, _ pipeline.Providers) 
 	if bad != nil {
 		return []*configResource{bad}
 	}
-	firstLine := map[string]int{}
+	names := declaredNames{}
 	var out []*configResource
 	for i, item := range items {
 		label := fmt.Sprintf("connections[%d]", i)
@@ -233,11 +233,10 @@ func loadConnections(cf *configFile, _, value *yaml.Node, _ pipeline.Providers) 
 			r.name = d.Name
 		}
 		req, ok := connectionRequest(cf, pr, item, d)
-		if ok {
-			if line, dup := firstLine[d.Name]; dup {
-				pr.at(locateField(item, "name"), "name", "connection %q is declared twice (first at line %d)", d.Name, line)
+		if where := locateField(item, "name"); ok {
+			if msg, dup := names.again("connection", d.Name, where.Line); dup {
+				pr.at(where, "name", "%s", msg)
 			}
-			firstLine[d.Name] = locateField(item, "name").Line
 		}
 		if len(pr.problems) > 0 {
 			r.problems = pr.problems

@@ -103,18 +103,6 @@ func (pr *projectReader) deployProblem(item *yaml.Node, prefix string, err error
 	pr.at(locateField(item, strings.TrimPrefix(joinKey(prefix, field), ".")), joinKey(prefix, field), "%s", msg)
 }
 
-// sectionList checks that a section is a list and returns its items.
-func sectionList(cf *configFile, section string, value *yaml.Node, kind, shape string) ([]*yaml.Node, *configResource) {
-	if value.Kind == yaml.ScalarNode && value.ShortTag() == "!!null" {
-		return nil, nil
-	}
-	if value.Kind != yaml.SequenceNode {
-		return nil, &configResource{kind: kind, name: section, problems: []problem{{File: cf.name, Line: value.Line, Column: value.Column,
-			Path: section, Message: "must be a list of " + shape}}}
-	}
-	return value.Content, nil
-}
-
 // --- deploymentConfigs: ---
 
 func loadDeploymentConfigs(cf *configFile, _, value *yaml.Node, _ pipeline.Providers) []*configResource {
@@ -122,7 +110,7 @@ func loadDeploymentConfigs(cf *configFile, _, value *yaml.Node, _ pipeline.Provi
 	if bad != nil {
 		return []*configResource{bad}
 	}
-	firstLine := map[string]int{}
+	names := declaredNames{}
 	var out []*configResource
 	for i, item := range items {
 		label := fmt.Sprintf("deploymentConfigs[%d]", i)
@@ -137,18 +125,18 @@ func loadDeploymentConfigs(cf *configFile, _, value *yaml.Node, _ pipeline.Provi
 		if d.DeploymentConfigName != "" {
 			r.name = d.DeploymentConfigName
 		}
+		where := locateField(item, "deploymentConfigName")
 		if err := deploy.CheckDeploymentConfig(d.DeploymentConfigName, d.MinimumHealthyHosts); err != nil {
 			pr.deployProblem(item, "", err)
 		} else if d.ComputePlatform != "" && d.ComputePlatform != deploy.ComputePlatformServer {
 			pr.at(locateField(item, "computePlatform"), "computePlatform", "only Server is supported (hosts running conveyor agent)")
-		} else if line, dup := firstLine[d.DeploymentConfigName]; dup {
-			pr.at(locateField(item, "deploymentConfigName"), "deploymentConfigName", "deployment config %q is declared twice (first at line %d)", d.DeploymentConfigName, line)
+		} else if msg, dup := names.again("deployment config", d.DeploymentConfigName, where.Line); dup {
+			pr.at(where, "deploymentConfigName", "%s", msg)
 		}
 		if len(pr.problems) > 0 {
 			r.problems = pr.problems
 			continue
 		}
-		firstLine[d.DeploymentConfigName] = locateField(item, "deploymentConfigName").Line
 		r.apply = func(ctx context.Context, env *applyEnv) (applyResult, error) {
 			return applyDeploymentConfig(ctx, env, d)
 		}
@@ -193,7 +181,7 @@ func loadApplications(cf *configFile, _, value *yaml.Node, _ pipeline.Providers)
 	if bad != nil {
 		return []*configResource{bad}
 	}
-	firstLine := map[string]int{}
+	names := declaredNames{}
 	var out []*configResource
 	for i, item := range items {
 		label := fmt.Sprintf("applications[%d]", i)
@@ -214,30 +202,28 @@ func loadApplications(cf *configFile, _, value *yaml.Node, _ pipeline.Providers)
 		case a.ComputePlatform != "" && a.ComputePlatform != deploy.ComputePlatformServer:
 			pr.at(locateField(item, "computePlatform"), "computePlatform", "only Server is supported (hosts running conveyor agent)")
 		default:
-			if line, dup := firstLine[a.ApplicationName]; dup {
-				pr.at(locateField(item, "applicationName"), "applicationName", "application %q is declared twice (first at line %d)", a.ApplicationName, line)
+			where := locateField(item, "applicationName")
+			if msg, dup := names.again("application", a.ApplicationName, where.Line); dup {
+				pr.at(where, "applicationName", "%s", msg)
 			}
 		}
-		groupLine := map[string]int{}
+		groupNames := declaredNames{}
 		for j := range a.DeploymentGroups {
 			g := &a.DeploymentGroups[j]
 			path := fmt.Sprintf("deploymentGroups[%d]", j)
-			set := g.settings()
+			where, set := locateField(item, path+".deploymentGroupName"), g.settings()
 			if err := deploy.CheckGroupName(g.DeploymentGroupName); err != nil {
-				pr.at(locateField(item, path+".deploymentGroupName"), path+".deploymentGroupName", "%s", err.(*deploy.Error).Msg)
+				pr.at(where, path+".deploymentGroupName", "%s", err.(*deploy.Error).Msg)
 			} else if err := set.Validate(); err != nil {
 				pr.deployProblem(item, path, err)
-			} else if line, dup := groupLine[g.DeploymentGroupName]; dup {
-				pr.at(locateField(item, path+".deploymentGroupName"), path+".deploymentGroupName", "deployment group %q is declared twice (first at line %d)", g.DeploymentGroupName, line)
-			} else {
-				groupLine[g.DeploymentGroupName] = locateField(item, path+".deploymentGroupName").Line
+			} else if msg, dup := groupNames.again("deployment group", g.DeploymentGroupName, where.Line); dup {
+				pr.at(where, path+".deploymentGroupName", "%s", msg)
 			}
 		}
 		if len(pr.problems) > 0 {
 			r.problems = pr.problems
 			continue
 		}
-		firstLine[a.ApplicationName] = locateField(item, "applicationName").Line
 		r.apply = func(ctx context.Context, env *applyEnv) (applyResult, error) { return applyApplication(ctx, env, a) }
 	}
 	return out

@@ -363,16 +363,13 @@ func locateField(root *yaml.Node, field string) *yaml.Node {
 
 // loadProjects reads `projects:`, a list of projects in the CreateProject shape.
 func loadProjects(cf *configFile, _, value *yaml.Node, _ pipeline.Providers) []*configResource {
-	if value.Kind == yaml.ScalarNode && value.ShortTag() == "!!null" {
-		return nil
+	items, bad := sectionList(cf, "projects", value, "project", "projects (- name: …) in the CreateProject shape")
+	if bad != nil {
+		return []*configResource{bad}
 	}
-	if value.Kind != yaml.SequenceNode {
-		return []*configResource{{kind: "project", name: "projects", problems: []problem{{File: cf.name, Line: value.Line, Column: value.Column,
-			Path: "projects", Message: "must be a list of projects (- name: …) in the CreateProject shape"}}}}
-	}
-	firstLine := map[string]int{}
+	names := declaredNames{}
 	var out []*configResource
-	for i, item := range value.Content {
+	for i, item := range items {
 		label := fmt.Sprintf("projects[%d]", i)
 		r := &configResource{kind: "project", name: label}
 		out = append(out, r)
@@ -386,12 +383,11 @@ func loadProjects(cf *configFile, _, value *yaml.Node, _ pipeline.Providers) []*
 			continue
 		}
 		where := locateField(item, "name")
-		if line, dup := firstLine[p.Name]; dup {
-			pr.at(where, "name", "project %q is declared twice (first at line %d)", p.Name, line)
+		if msg, dup := names.again("project", p.Name, where.Line); dup {
+			pr.at(where, "name", "%s", msg)
 			r.problems = pr.problems
 			continue
 		}
-		firstLine[p.Name] = where.Line
 		r.apply = func(ctx context.Context, env *applyEnv) (applyResult, error) { return applyProject(ctx, env, p) }
 	}
 	return out

@@ -69,16 +69,13 @@ func loadNotifications(cf *configFile, _, value *yaml.Node, _ pipeline.Providers
 // loadNotificationItems reads the list of targets or of rules.
 func loadNotificationItems(cf *configFile, list *yaml.Node, kind string, t reflect.Type) []*configResource {
 	section := "notifications." + kind + "s"
-	if list == nil || (list.Kind == yaml.ScalarNode && list.ShortTag() == "!!null") {
-		return nil
+	items, bad := sectionList(cf, section, list, "notification "+kind, kind+"s (- name: …)")
+	if bad != nil {
+		return []*configResource{bad}
 	}
-	if list.Kind != yaml.SequenceNode {
-		return []*configResource{{kind: "notification " + kind, name: section, problems: []problem{{File: cf.name, Line: list.Line,
-			Column: list.Column, Path: section, Message: fmt.Sprintf("must be a list of %ss (- name: …)", kind)}}}}
-	}
-	firstLine := map[string]int{}
+	names := declaredNames{}
 	var out []*configResource
-	for i, item := range list.Content {
+	for i, item := range items {
 		label := fmt.Sprintf("%s[%d]", section, i)
 		r := &configResource{kind: "notification " + kind, name: label}
 		out = append(out, r)
@@ -134,12 +131,11 @@ func loadNotificationItems(cf *configFile, list *yaml.Node, kind string, t refle
 			continue
 		}
 		where := locateField(item, "name")
-		if line, dup := firstLine[r.name]; dup {
-			pr.at(where, "name", "%s %q is declared twice (first at line %d)", kind, r.name, line)
+		if msg, dup := names.again(kind, r.name, where.Line); dup {
+			pr.at(where, "name", "%s", msg)
 			r.problems = pr.problems
 			continue
 		}
-		firstLine[r.name] = where.Line
 		r.apply = apply
 	}
 	return out

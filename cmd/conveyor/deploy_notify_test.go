@@ -2,10 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
-	"io"
-	"net/http"
-	"net/http/httptest"
 	"testing"
 	"time"
 
@@ -20,19 +16,7 @@ import (
 func TestDeploymentNotificationsEndToEnd(t *testing.T) {
 	s := startServer(t)
 	ctx := context.Background()
-	got := make(chan notify.Message, 32)
-	recv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		body, _ := io.ReadAll(r.Body)
-		if err := notify.Verify([]byte("deploy-key"), r.Header.Get(notify.HeaderSignature), body, time.Now(), time.Minute); err != nil {
-			t.Errorf("signature: %v", err)
-			w.WriteHeader(http.StatusUnauthorized)
-			return
-		}
-		var m notify.Message
-		_ = json.Unmarshal(body, &m)
-		got <- m
-	}))
-	defer recv.Close()
+	recv, got := notificationReceiver(t, "deploy-key")
 	cliAgainst(t, s)
 	mustCLI(t, "secrets", "put", "deploy-key", "deploy-key")
 	if _, err := s.app.web.notify.PutTarget(ctx, notify.Target{Name: "ops", Type: notify.TypeWebhook, URL: recv.URL,

@@ -493,24 +493,34 @@ func TestSessionRESTKeysAndAPIAudit(t *testing.T) {
 	}
 }
 
-// A Manual approval's NotificationArn reaches its target through the wired server: the approval
-// executor's notifier, the engine's observer, the delivery worker and the link to the dashboard.
-func TestApprovalNotificationEndToEnd(t *testing.T) {
-	s := startServer(t)
-	ctx := context.Background()
-	got := make(chan notify.Message, 10)
+// notificationReceiver is a webhook target on loopback that checks each delivery's signature with
+// key and hands the messages over.
+func notificationReceiver(t *testing.T, key string) (*httptest.Server, <-chan notify.Message) {
+	t.Helper()
+	got := make(chan notify.Message, 32)
 	recv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
-		if err := notify.Verify([]byte("sign-me"), r.Header.Get(notify.HeaderSignature), body, time.Now(), time.Minute); err != nil {
+		if err := notify.Verify([]byte(key), r.Header.Get(notify.HeaderSignature), body, time.Now(), time.Minute); err != nil {
 			t.Errorf("signature: %v", err)
 			w.WriteHeader(http.StatusUnauthorized)
 			return
 		}
 		var m notify.Message
-		_ = json.Unmarshal(body, &m)
+		if err := json.Unmarshal(body, &m); err != nil {
+			t.Errorf("notification body: %v\n%s", err, body)
+		}
 		got <- m
 	}))
-	defer recv.Close()
+	t.Cleanup(recv.Close)
+	return recv, got
+}
+
+// A Manual approval's NotificationArn reaches its target through the wired server: the approval
+// executor's notifier, the engine's observer, the delivery worker and the link to the dashboard.
+func TestApprovalNotificationEndToEnd(t *testing.T) {
+	s := startServer(t)
+	ctx := context.Background()
+	recv, got := notificationReceiver(t, "sign-me")
 	cliAgainst(t, s)
 	mustCLI(t, "secrets", "put", "approvers-key", "sign-me")
 	if _, err := s.app.web.notify.PutTarget(ctx, notify.Target{Name: "approvers", Type: notify.TypeWebhook, URL: recv.URL,

@@ -21,6 +21,7 @@ import (
 	"github.com/conveyorci/conveyor/executor/build/buildspec"
 	"github.com/conveyorci/conveyor/executor/build/docker"
 	"github.com/conveyorci/conveyor/executor/build/reports"
+	"github.com/conveyorci/conveyor/internal/size"
 	"github.com/conveyorci/conveyor/store"
 )
 
@@ -553,7 +554,7 @@ func (ru *run) runPhase(ctx context.Context, p *buildspec.Phase) bool {
 	if ru.oom {
 		code = ContextOutOfMemory
 		msg = fmt.Sprintf("Error while executing command: %s. Reason: the build container ran out of memory (limit %s); "+
-			"use a larger compute type", failedCmd, byteSize(ru.spec.Limits.MemoryBytes))
+			"use a larger compute type", failedCmd, size.Bytes(ru.spec.Limits.MemoryBytes))
 	}
 	ru.settle(StatusFailed, code, msg)
 	return p.OnFailure.Mode == buildspec.OnFailureAbort
@@ -625,7 +626,7 @@ func (ru *run) command(ctx context.Context, p *buildspec.Phase, text string, tai
 	if st.OOMKilled {
 		ru.oom = true
 		ru.rec.Build.OutOfMemory = true
-		ru.log.printf("The build container ran out of memory (limit %s): a process was killed", byteSize(ru.spec.Limits.MemoryBytes))
+		ru.log.printf("The build container ran out of memory (limit %s): a process was killed", size.Bytes(ru.spec.Limits.MemoryBytes))
 	}
 	if st.ExitCode != 0 {
 		reason := fmt.Sprintf("exit status %d", st.ExitCode)
@@ -747,7 +748,7 @@ func (ru *run) uploadArtifacts(ctx context.Context) error {
 		} else {
 			ru.rec.Build.SecondaryArtifacts = append(ru.rec.Build.SecondaryArtifacts, ba)
 		}
-		ru.log.printf("Uploaded %s: %d files, %s, sha256 %s", artifactLabel(out), art.Files, byteSize(art.Blob.Size), art.Blob.SHA256)
+		ru.log.printf("Uploaded %s: %d files, %s, sha256 %s", artifactLabel(out), art.Files, size.Bytes(art.Blob.Size), art.Blob.SHA256)
 	}
 	if len(problems) > 0 {
 		return errors.New(strings.Join(problems, "; "))
@@ -954,16 +955,4 @@ func (ru *run) finish(ctx context.Context) {
 	b.CurrentPhase, b.BuildStatus, b.EndTime, b.BuildComplete = PhaseCompleted, status, At(now), true
 	ru.log.printf("Build %s: %s", ru.spec.BuildID, status)
 	ru.rec.Save(b)
-}
-
-func byteSize(n int64) string {
-	switch {
-	case n >= 1<<30:
-		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
-	case n >= 1<<20:
-		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
-	case n >= 1<<10:
-		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
-	}
-	return fmt.Sprintf("%d B", n)
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/go-chi/chi/v5/middleware"
 
 	"github.com/conveyorci/conveyor/executor/build"
+	"github.com/conveyorci/conveyor/internal/size"
 	"github.com/conveyorci/conveyor/notify"
 	"github.com/conveyorci/conveyor/pipeline"
 	"github.com/conveyorci/conveyor/server/auth"
@@ -77,7 +78,7 @@ func (u *UI) parse(fsys fs.FS) error {
 		"pathEscape":   url.PathEscape,
 		"queryEscape":  url.QueryEscape,
 		"approvalPath": notify.ApprovalPath,
-		"bytes":        humanBytes,
+		"bytes":        size.Bytes,
 		"ms":           func(d time.Duration) string { return fmt.Sprintf("%.1f ms", float64(d)/1e6) },
 		"join":         strings.Join,
 		"add":          func(a, b int) int { return a + b },
@@ -447,16 +448,4 @@ func short(id string) string {
 		return id[:8]
 	}
 	return id
-}
-
-func humanBytes(n int64) string {
-	switch {
-	case n < 1<<10:
-		return fmt.Sprintf("%d B", n)
-	case n < 1<<20:
-		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
-	case n < 1<<30:
-		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
-	}
-	return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
 }

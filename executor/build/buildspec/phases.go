@@ -5,6 +5,8 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+
+	"github.com/conveyorci/conveyor/internal/yamldoc"
 )
 
 // The phases section: commands, finally, on-failure, run-as and runtime-versions.
@@ -145,7 +147,7 @@ func (d *decoder) commands(f field, path string) []Command {
 // mappingCommandMessage explains the classic pitfall: an unquoted command containing ": " is a YAML
 // mapping, not a string. When the command fits on its line it shows the quoted form.
 func (d *decoder) mappingCommandMessage(item *node) string {
-	line := sourceLine(d.data, item.line)
+	line := yamldoc.SourceLine(d.data, item.line)
 	r := []rune(line)
 	text := ""
 	if item.col >= 1 && item.col-1 < len(r) {

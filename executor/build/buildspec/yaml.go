@@ -1,15 +1,11 @@
 package buildspec
 
 import (
-	"bytes"
-	"errors"
 	"fmt"
-	"io"
-	"regexp"
-	"strconv"
-	"strings"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/conveyorci/conveyor/internal/yamldoc"
 )
 
 // Limits that keep hostile input cheap. A real buildspec nests five levels deep
@@ -63,154 +59,18 @@ func (n *node) describe() string {
 	return "a string"
 }
 
-var (
-	yamlLineRe      = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
-	unknownAnchorRe = regexp.MustCompile(`^unknown anchor '(.*)' referenced$`)
-)
-
-// parserErrors are the messages of yaml.v3's parser (as opposed to its scanner).
-var parserErrors = []string{
-	"did not find expected <document start>", "did not find expected node content",
-	"did not find expected '-' indicator", "did not find expected key",
-	"did not find expected ',' or ']'", "did not find expected ',' or '}'",
-	"found undefined tag handle", "found duplicate %YAML directive", "found incompatible YAML document",
-	"found duplicate %TAG directive",
-}
-
-func isParserError(msg string) bool {
-	for _, p := range parserErrors {
-		if msg == p {
-			return true
-		}
-	}
-	return false
-}
-
-// aliasOffset finds the first *name in data that is a whole alias, or -1.
-func aliasOffset(data []byte, name string) int {
-	needle := []byte("*" + name)
-	for base := 0; ; {
-		k := bytes.Index(data[base:], needle)
-		if k < 0 {
-			return -1
-		}
-		off := base + k
-		end := off + len(needle)
-		if end == len(data) || bytes.IndexByte([]byte(" \t\r\n,[]{}"), data[end]) >= 0 {
-			return off
-		}
-		base = off + 1
-	}
-}
-
-// position converts a byte offset into a 1-based line and column (columns count characters).
-func position(data []byte, off int) (line, col int) {
-	line, col = 1, 1
-	for _, r := range string(data[:off]) {
-		if r == '\n' {
-			line, col = line+1, 1
-		} else {
-			col++
-		}
-	}
-	return line, col
-}
-
 // parseYAML reads one YAML document into a node tree. Problems that stop it are returned as a single
 // Error; they are syntax errors, or limits exceeded.
 func parseYAML(data []byte) (*node, *Error) {
-	var doc yaml.Node
-	err := func() (err error) {
-		defer func() {
-			if r := recover(); r != nil {
-				err = fmt.Errorf("the YAML parser failed on this input: %v", r)
-			}
-		}()
-		dec := yaml.NewDecoder(bytes.NewReader(data))
-		if err := dec.Decode(&doc); err != nil {
-			return err
-		}
-		var extra yaml.Node
-		switch err := dec.Decode(&extra); {
-		case err == io.EOF:
-			return nil
-		case err != nil:
-			return err
-		default:
-			return fmt.Errorf("yaml: line %d: the file holds more than one YAML document (---); a buildspec is one document", extra.Line)
-		}
-	}()
-	if errors.Is(err, io.EOF) {
-		return nil, &Error{Message: "the file is empty; a buildspec needs at least version and phases"}
-	}
+	root, err := yamldoc.Decode(data, "a buildspec")
 	if err != nil {
-		return nil, yamlError(data, err)
+		return nil, err
 	}
-	root := &doc
-	if root.Kind == yaml.DocumentNode {
-		if len(root.Content) == 0 {
-			return nil, &Error{Message: "the file is empty; a buildspec needs at least version and phases"}
-		}
-		root = root.Content[0]
+	if root == nil {
+		return nil, &Error{Message: "the file is empty; a buildspec needs at least version and phases"}
 	}
 	c := &converter{active: map[*yaml.Node]bool{}}
 	return c.convert(root, 0)
-}
-
-// yamlError turns a YAML syntax error into an Error, with a hint for the usual causes.
-func yamlError(data []byte, err error) *Error {
-	msg := strings.TrimPrefix(err.Error(), "yaml: ")
-	e := &Error{Message: "invalid YAML: " + msg}
-	if m := yamlLineRe.FindStringSubmatch(err.Error()); m != nil {
-		e.Line, _ = strconv.Atoi(m[1])
-		e.Message = "invalid YAML: " + m[2]
-		msg = m[2]
-	}
-	if isParserError(msg) {
-		// yaml.v3 reports these at the 0-based line where the enclosing block or list starts (its
-		// scanner errors are 1-based and point at the problem).
-		e.Line++
-		e.Message += " (at or after this line)"
-	}
-	if m := unknownAnchorRe.FindStringSubmatch(msg); m != nil {
-		// yaml.v3 gives no position; the first use of the alias is where it goes wrong.
-		if off := aliasOffset(data, m[1]); off >= 0 {
-			e.Line, e.Column = position(data, off)
-		}
-		e.Message = fmt.Sprintf("invalid YAML: alias *%s refers to an anchor &%s that is not defined before it", m[1], m[1])
-	}
-	if e.Line > 0 {
-		line := sourceLine(data, e.Line)
-		value := strings.TrimPrefix(strings.TrimLeft(line, " "), "- ")
-		if _, v, ok := strings.Cut(value, ": "); ok {
-			value = v
-		}
-		value = strings.TrimLeft(value, " ")
-		switch {
-		case strings.Contains(line, "\t") && strings.Contains(e.Message, "cannot start any token"):
-			e.Message += " (YAML indentation must use spaces, not tabs)"
-		case strings.Contains(e.Message, "cannot start any token") && value != "" && strings.ContainsRune("`@%", rune(value[0])):
-			e.Message += " (a value starting with `, @ or % must be quoted)"
-		case strings.Contains(e.Message, "mapping values are not allowed") && strings.Contains(strings.TrimLeft(line, " "), "- "):
-			e.Message += ` (a list item containing ": " must be quoted)`
-		}
-	}
-	return e
-}
-
-// sourceLine returns line n (1-based) of data, without its line break.
-func sourceLine(data []byte, n int) string {
-	for i := 1; i < n; i++ {
-		k := bytes.IndexByte(data, '\n')
-		if k < 0 {
-			return ""
-		}
-		data = data[k+1:]
-	}
-	if k := bytes.IndexByte(data, '\n'); k >= 0 {
-		data = data[:k]
-	}
-	return strings.TrimSuffix(string(data), "\r")
 }
 
 type converter struct {
