@@ -2,9 +2,9 @@ package main
 
 // `conveyor apply -f conveyor.yaml`: create or update the resources a conveyor.yaml declares.
 //
-// A conveyor.yaml is a mapping of sections (`projects:` and `pipelines:` today; applications,
-// deployment configs, connections and notifications come with the deploy and source work). Each
-// section is a small handler in configSections: it reads its part of the file, checks every resource locally
+// A conveyor.yaml is a mapping of sections (connections, projects, deploymentConfigs,
+// applications, pipelines, notifications). Each section is a small handler in configSections: it
+// reads its part of the file, checks every resource locally
 // (positions are the conveyor.yaml's own lines and columns) and returns, for each valid resource, how
 // to apply it. `conveyor validate` uses the same handlers, offline.
 

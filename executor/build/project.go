@@ -159,7 +159,7 @@ func (p *Project) Validate() error {
 		case "":
 			bad(field+".type", "is required")
 		default:
-			bad(field+".type", "%q is not supported yet: use CODEPIPELINE, NO_SOURCE or S3 (git sources come with connections)", s.Type)
+			bad(field+".type", "%q is not supported yet: use CODEPIPELINE, NO_SOURCE or S3 (to build a git repository, give a pipeline a CodeStarSourceConnection or CodeCommit source: docs/sources.md)", s.Type)
 		}
 		if s.Type == SourceNone && s.Buildspec == "" {
 			bad(field+".buildspec", "a NO_SOURCE project needs an inline buildspec")
