@@ -264,18 +264,22 @@ func (s *Service) emitExecution(ctx context.Context, ex store.Execution, event s
 // ApprovalNeeded implements approval.Notifier: rules for approval.needed, and the target the
 // action's NotificationArn names.
 func (s *Service) ApprovalNeeded(_ context.Context, job executor.Job) {
+	// The message is built now, not when the queue gets to it: the caller owns job.Configuration
+	// and may reuse or change the map once this returns.
+	path := ApprovalPath(job.PipelineName, job.PipelineExecutionID, job.StageName, job.ActionName)
+	custom := job.Configuration["CustomData"]
+	approval := &Approval{Stage: job.StageName, Action: job.ActionName, ActionExecutionID: job.ActionExecutionID,
+		CustomData: custom, ExternalEntityLink: job.Configuration["ExternalEntityLink"], Expires: job.Deadline.UTC()}
+	var extra []string
+	if arn := job.Configuration["NotificationArn"]; arn != "" {
+		extra = append(extra, TargetFromArn(arn))
+	}
+	pipeline, execution, dedupe := job.PipelineName, job.PipelineExecutionID, "approval:"+job.ActionExecutionID
 	s.queue(ApprovalNeeded, func(ctx context.Context) {
-		m := Message{Event: ApprovalNeeded, Time: s.cfg.Now().UTC(), Pipeline: job.PipelineName, PipelineExecutionID: job.PipelineExecutionID,
-			Status: "InProgress", Summary: job.Configuration["CustomData"],
-			URL: s.link(ApprovalPath(job.PipelineName, job.PipelineExecutionID, job.StageName, job.ActionName)),
-			Approval: &Approval{Stage: job.StageName, Action: job.ActionName, ActionExecutionID: job.ActionExecutionID,
-				CustomData: job.Configuration["CustomData"], ExternalEntityLink: job.Configuration["ExternalEntityLink"],
-				Expires: job.Deadline.UTC(), URL: s.link(ApprovalPath(job.PipelineName, job.PipelineExecutionID, job.StageName, job.ActionName))}}
-		var extra []string
-		if arn := job.Configuration["NotificationArn"]; arn != "" {
-			extra = append(extra, TargetFromArn(arn))
-		}
-		s.emit(ctx, m, "approval:"+job.ActionExecutionID, extra)
+		approval.URL = s.link(path)
+		m := Message{Event: ApprovalNeeded, Time: s.cfg.Now().UTC(), Pipeline: pipeline, PipelineExecutionID: execution,
+			Status: "InProgress", Summary: custom, URL: s.link(path), Approval: approval}
+		s.emit(ctx, m, dedupe, extra)
 	})
 }
 
