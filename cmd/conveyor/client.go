@@ -169,3 +169,23 @@ func printJSON(w io.Writer, v any) error {
 	enc.SetIndent("", "  ")
 	return enc.Encode(v)
 }
+
+// restDelete is a `GROUP delete NAME` command over the REST extras: DELETE path(NAME), then say so
+// (--output json: the command's own JSON answer).
+func restDelete(usage, what string, path func(string) string, asJSON func(string) any) func(context.Context, []string, io.Writer, io.Writer) error {
+	return func(ctx context.Context, args []string, out, _ io.Writer) error {
+		c := newCmd(usage)
+		pos, err := c.parse(args, 1, 1)
+		if err != nil {
+			return err
+		}
+		if err := c.cfg.rest(ctx, http.MethodDelete, path(pos[0]), nil, nil); err != nil {
+			return err
+		}
+		if c.cfg.json() {
+			return printJSON(out, asJSON(pos[0]))
+		}
+		fmt.Fprintf(out, "deleted %s %s\n", what, pos[0])
+		return nil
+	}
+}

@@ -161,21 +161,8 @@ func connectionsGet(ctx context.Context, args []string, out, _ io.Writer) error 
 	return g.write(out)
 }
 
-func connectionsDelete(ctx context.Context, args []string, out, _ io.Writer) error {
-	c := newCmd("connections delete NAME")
-	pos, err := c.parse(args, 1, 1)
-	if err != nil {
-		return err
-	}
-	if err := c.cfg.rest(ctx, http.MethodDelete, connectionPath(pos[0]), nil, nil); err != nil {
-		return err
-	}
-	if c.cfg.json() {
-		return printJSON(out, map[string]any{"connectionName": pos[0], "deleted": true})
-	}
-	fmt.Fprintf(out, "deleted connection %s\n", pos[0])
-	return nil
-}
+var connectionsDelete = restDelete("connections delete NAME", "connection", connectionPath,
+	func(name string) any { return map[string]any{"connectionName": name, "deleted": true} })
 
 // --- the connections: section of a conveyor.yaml ---
 

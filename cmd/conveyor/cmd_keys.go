@@ -101,18 +101,6 @@ func keysList(ctx context.Context, args []string, out, _ io.Writer) error {
 	return g.write(out)
 }
 
-func keysDelete(ctx context.Context, args []string, out, _ io.Writer) error {
-	c := newCmd("keys delete ID")
-	pos, err := c.parse(args, 1, 1)
-	if err != nil {
-		return err
-	}
-	if err := c.cfg.rest(ctx, http.MethodDelete, "/api/v1/keys/"+url.PathEscape(pos[0]), nil, nil); err != nil {
-		return err
-	}
-	if c.cfg.json() {
-		return printJSON(out, map[string]string{"deleted": pos[0]})
-	}
-	fmt.Fprintf(out, "deleted access key %s\n", pos[0])
-	return nil
-}
+var keysDelete = restDelete("keys delete ID", "access key",
+	func(id string) string { return "/api/v1/keys/" + url.PathEscape(id) },
+	func(id string) any { return map[string]string{"deleted": id} })

@@ -145,18 +145,5 @@ func secretsList(ctx context.Context, args []string, out, _ io.Writer) error {
 	return g.write(out)
 }
 
-func secretsDelete(ctx context.Context, args []string, out, _ io.Writer) error {
-	c := newCmd("secrets delete NAME")
-	pos, err := c.parse(args, 1, 1)
-	if err != nil {
-		return err
-	}
-	if err := c.cfg.rest(ctx, http.MethodDelete, secretPath(pos[0]), nil, nil); err != nil {
-		return err
-	}
-	if c.cfg.json() {
-		return printJSON(out, map[string]any{"name": pos[0], "deleted": true})
-	}
-	fmt.Fprintf(out, "deleted secret %s\n", pos[0])
-	return nil
-}
+var secretsDelete = restDelete("secrets delete NAME", "secret", secretPath,
+	func(name string) any { return map[string]any{"name": name, "deleted": true} })

@@ -123,21 +123,8 @@ func usersList(ctx context.Context, args []string, out, _ io.Writer) error {
 	return g.write(out)
 }
 
-func usersDelete(ctx context.Context, args []string, out, _ io.Writer) error {
-	c := newCmd("users delete NAME")
-	pos, err := c.parse(args, 1, 1)
-	if err != nil {
-		return err
-	}
-	if err := c.cfg.rest(ctx, http.MethodDelete, userPath(pos[0]), nil, nil); err != nil {
-		return err
-	}
-	if c.cfg.json() {
-		return printJSON(out, map[string]string{"deleted": pos[0]})
-	}
-	fmt.Fprintf(out, "deleted user %s\n", pos[0])
-	return nil
-}
+var usersDelete = restDelete("users delete NAME", "user", userPath,
+	func(name string) any { return map[string]string{"deleted": name} })
 
 func usersSetRole(ctx context.Context, args []string, out, _ io.Writer) error {
 	c := newCmd("users set-role NAME viewer|operator|approver|admin")
