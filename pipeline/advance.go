@@ -52,12 +52,13 @@ func (e *Engine) advance(ctx context.Context, tx *store.Tx, pipeline string, fx 
 	if len(execs) == 0 {
 		return nil
 	}
+	fx.spawned = nil // created before this pass: loaded above with the rest
 	gates, err := transitionGates(ctx, tx, pipeline)
 	if err != nil {
 		return err
 	}
 	states := make([]*execState, 0, len(execs))
-	for _, ex := range execs {
+	add := func(ex store.Execution) error {
 		s := &execState{ex: ex, dbStatus: ex.Status}
 		if s.decl, err = e.declaration(ctx, tx, pipeline, ex.PipelineVersion); err != nil {
 			return err
@@ -68,13 +69,22 @@ func (e *Engine) advance(ctx context.Context, tx *store.Tx, pipeline string, fx 
 			}
 		}
 		states = append(states, s)
+		return nil
+	}
+	for _, ex := range execs {
+		if err := add(ex); err != nil {
+			return err
+		}
 	}
 	for round := 0; ; round++ {
 		if round > 10*len(states)+100 {
 			return fmt.Errorf("pipeline %s: advance did not settle", pipeline)
 		}
 		changed := false
-		for _, s := range states {
+		// By index: a rollback spawned by a failing stage joins this very round, so that no
+		// execution waiting for the stage slips in before it.
+		for i := 0; i < len(states); i++ {
+			s := states[i]
 			if s.done {
 				continue
 			}
@@ -87,6 +97,12 @@ func (e *Engine) advance(ctx context.Context, tx *store.Tx, pipeline string, fx 
 			if err != nil {
 				return fmt.Errorf("execution %s: %w", s.ex.ID, err)
 			}
+			for _, ex := range fx.spawned {
+				if err := add(ex); err != nil {
+					return err
+				}
+			}
+			fx.spawned = nil
 			changed = changed || c
 		}
 		if !changed {
@@ -95,6 +111,9 @@ func (e *Engine) advance(ctx context.Context, tx *store.Tx, pipeline string, fx 
 		fx.changed = true
 	}
 }
+
+// rollback reports whether the execution is a stage rollback.
+func (s *execState) rollback() bool { return s.ex.Type == ExecutionTypeRollback }
 
 func (e *Engine) loadStage(ctx context.Context, tx *store.Tx, s *execState) error {
 	stages, err := tx.StageExecutions(ctx, s.ex.ID)
@@ -183,12 +202,14 @@ func (e *Engine) stepWaiting(ctx context.Context, tx *store.Tx, s *execState, al
 	mode := s.ex.Mode
 	if mode == ModeSuperseded {
 		for _, o := range all {
-			if o != s && !o.done && o.ex.Seq > s.ex.Seq && o.ex.Waiting && o.ex.StageIndex == idx {
+			// A rollback supersedes nobody: the change waiting behind it still gets its turn.
+			if o != s && !o.done && !o.rollback() && o.ex.Seq > s.ex.Seq && o.ex.Waiting && o.ex.StageIndex == idx {
 				return true, s.finish(ctx, tx, StatusSuperseded, "Superseded by execution "+o.ex.ID, fx)
 			}
 		}
 	}
-	if !g.open(stage, "Inbound") || (idx > 0 && !g.open(s.decl.Stages[idx-1].Name, "Outbound")) {
+	// A rollback does not come from the previous stage, so only the stage's inbound gate holds it.
+	if !g.open(stage, "Inbound") || (idx > 0 && !s.rollback() && !g.open(s.decl.Stages[idx-1].Name, "Outbound")) {
 		return false, nil
 	}
 	if mode != ModeParallel {
@@ -199,7 +220,16 @@ func (e *Engine) stepWaiting(ctx context.Context, tx *store.Tx, s *execState, al
 			if !o.ex.Waiting && o.ex.StageIndex == idx {
 				return false, nil // stage locked
 			}
-			if mode == ModeQueued && o.ex.Waiting && o.ex.StageIndex == idx && o.ex.Seq < s.ex.Seq {
+			if !o.ex.Waiting || o.ex.StageIndex != idx {
+				continue
+			}
+			if o.rollback() != s.rollback() {
+				if o.rollback() {
+					return false, nil // a waiting rollback enters first
+				}
+				continue
+			}
+			if mode == ModeQueued && o.ex.Seq < s.ex.Seq {
 				return false, nil // first come, first served
 			}
 		}
@@ -341,6 +371,11 @@ func (e *Engine) stepInStage(ctx context.Context, tx *store.Tx, s *execState, fx
 	if err := tx.PutStageExecution(ctx, s.stage); err != nil {
 		return false, err
 	}
+	if s.rollback() {
+		// A rollback runs only the stage it rolls back.
+		return true, s.finish(ctx, tx, StatusSucceeded, fmt.Sprintf("Rolled back stage %s to execution %s",
+			st.Name, s.ex.RollbackTarget), fx)
+	}
 	if s.ex.StageIndex == len(s.decl.Stages)-1 {
 		return true, s.finish(ctx, tx, StatusSucceeded, "", fx)
 	}
@@ -372,8 +407,12 @@ func (e *Engine) stageFailed(ctx context.Context, tx *store.Tx, s *execState, st
 		return err
 	}
 	summary := fmt.Sprintf("Action %s in stage %s failed: %s", failed.ActionName, st.Name, failed.Summary)
-	if st.OnFailure != nil && st.OnFailure.Result == "ROLLBACK" {
-		summary += " (onFailure ROLLBACK is not supported yet; the stage was not rolled back)"
+	if st.OnFailure != nil && st.OnFailure.Result == resultRollback && !s.rollback() {
+		note, err := e.autoRollback(ctx, tx, s, st, fx)
+		if err != nil {
+			return err
+		}
+		summary += note
 	}
 	return s.finish(ctx, tx, StatusFailed, summary, fx)
 }
@@ -386,6 +425,20 @@ func (e *Engine) outputs(ctx context.Context, tx *store.Tx, s *execState) (*exec
 	all, err := tx.ActionExecutions(ctx, s.ex.ID)
 	if err != nil {
 		return nil, err
+	}
+	if s.rollback() {
+		// What the stages before the rolled-back one produced comes from the target execution.
+		prior, err := tx.ActionExecutions(ctx, s.ex.RollbackTarget)
+		if err != nil {
+			return nil, err
+		}
+		var inherited []store.ActionExecution
+		for _, a := range prior {
+			if i := s.decl.StageIndex(a.StageName); i >= 0 && i < s.ex.StageIndex {
+				inherited = append(inherited, a)
+			}
+		}
+		all = append(inherited, all...)
 	}
 	latest := map[string]store.ActionExecution{}
 	for _, a := range all {

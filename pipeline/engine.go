@@ -47,6 +47,14 @@ const (
 	TriggerWebhookV2            = "WebhookV2"
 	TriggerCloudWatchEvent      = "CloudWatchEvent"
 	TriggerPutActionRevision    = "PutActionRevision"
+	TriggerManualRollback       = "ManualRollback"
+	TriggerAutomatedRollback    = "AutomatedRollback"
+)
+
+// Execution types: a ROLLBACK execution re-runs one stage with an earlier execution's artifacts.
+const (
+	ExecutionTypeStandard = "STANDARD"
+	ExecutionTypeRollback = "ROLLBACK"
 )
 
 // Observer hears about state changes after they are committed (metrics, live UI updates,
@@ -229,6 +237,8 @@ type effects struct {
 	entered  []string // stage names
 	actions  []actionEvent
 	changed  bool
+	// spawned are executions created while advancing (automatic rollbacks), stepped in the same pass.
+	spawned []store.Execution
 }
 
 type launch struct {

@@ -27,6 +27,8 @@ const (
 	CodeDuplicatedStop            ErrorCode = "DuplicatedStopRequestException"
 	CodeStageNotRetryable         ErrorCode = "StageNotRetryableException"
 	CodeNotLatestExecution        ErrorCode = "NotLatestPipelineExecutionException"
+	CodeUnableToRollbackStage     ErrorCode = "UnableToRollbackStageException"
+	CodeExecutionOutdated         ErrorCode = "PipelineExecutionOutdatedException"
 	CodeConflict                  ErrorCode = "ConflictException"
 	CodeConcurrentLimitExceeded   ErrorCode = "ConcurrentPipelineExecutionsLimitExceededException"
 	CodeResourceNotFound          ErrorCode = "ResourceNotFoundException"

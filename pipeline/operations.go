@@ -342,7 +342,7 @@ func (e *Engine) startExecution(ctx context.Context, tx *store.Tx, d *Declaratio
 	revsJSON, _ := json.Marshal(revs)
 	ex := &store.Execution{
 		ID: newID(), Pipeline: d.Name, PipelineVersion: version, Status: StatusInProgress,
-		Mode: d.EffectiveExecutionMode(), Type: "STANDARD", TriggerType: in.TriggerType, TriggerDetail: truncate(in.TriggerDetail, 1024),
+		Mode: d.EffectiveExecutionMode(), Type: ExecutionTypeStandard, TriggerType: in.TriggerType, TriggerDetail: truncate(in.TriggerDetail, 1024),
 		StageIndex: 0, Waiting: true, Variables: varsJSON, SourceRevisions: revsJSON, ClientRequestToken: in.ClientRequestToken,
 	}
 	if err := tx.InsertExecution(ctx, ex); err != nil {
@@ -567,6 +567,16 @@ func (e *Engine) RetryStage(ctx context.Context, pipeline, stage, executionID, m
 	})
 }
 
+// current returns a pipeline's record and the declaration of its current version.
+func (e *Engine) current(ctx context.Context, tx *store.Tx, pipeline string) (store.Pipeline, *Declaration, error) {
+	rec, err := tx.GetPipeline(ctx, pipeline)
+	if err != nil {
+		return rec, nil, err
+	}
+	d, err := e.declaration(ctx, tx, pipeline, rec.Version)
+	return rec, d, err
+}
+
 // ApprovalResult is a reviewer's decision.
 type ApprovalResult struct {
 	Status  string // Approved | Rejected
@@ -584,11 +594,7 @@ func (e *Engine) PutApprovalResult(ctx context.Context, pipeline, stage, action,
 	}
 	var at time.Time
 	err := e.mutate(ctx, pipeline, func(tx *store.Tx, fx *effects) error {
-		rec, err := tx.GetPipeline(ctx, pipeline)
-		if err != nil {
-			return err
-		}
-		d, err := e.declaration(ctx, tx, pipeline, rec.Version)
+		_, d, err := e.current(ctx, tx, pipeline)
 		if err != nil {
 			return err
 		}
@@ -649,11 +655,7 @@ func (e *Engine) SetTransition(ctx context.Context, pipeline, stage, typ string,
 		}
 	}
 	return e.mutate(ctx, pipeline, func(tx *store.Tx, fx *effects) error {
-		rec, err := tx.GetPipeline(ctx, pipeline)
-		if err != nil {
-			return err
-		}
-		d, err := e.declaration(ctx, tx, pipeline, rec.Version)
+		_, d, err := e.current(ctx, tx, pipeline)
 		if err != nil {
 			return err
 		}

@@ -188,7 +188,11 @@ func (e *Engine) State(ctx context.Context, name string) (PipelineState, error) 
 			}
 		}
 		if se, err := tx.LatestStageExecution(ctx, name, st.Name); err == nil {
-			ss.LatestExecution = &StageExecutionRef{PipelineExecutionID: se.ExecutionID, Status: se.Status, Type: "STANDARD"}
+			ex, err := tx.GetExecution(ctx, name, se.ExecutionID)
+			if err != nil {
+				return PipelineState{}, err
+			}
+			ss.LatestExecution = &StageExecutionRef{PipelineExecutionID: se.ExecutionID, Status: se.Status, Type: ex.Type}
 			if se.AutoRetries > 0 || se.ManualRetries > 0 {
 				ss.RetryStageMetadata = &RetryStageMetadata{AutoStageRetryAttempt: se.AutoRetries,
 					ManualStageRetryAttempt: se.ManualRetries, LatestRetryTrigger: se.RetryTrigger}
@@ -278,6 +282,19 @@ type ExecutionDetail struct {
 	Trigger             ExecutionTrigger   `json:"trigger"`
 	ExecutionMode       string             `json:"executionMode"`
 	ExecutionType       string             `json:"executionType"`
+	RollbackMetadata    *RollbackMetadata  `json:"rollbackMetadata,omitempty"`
+}
+
+// RollbackMetadata names the execution a ROLLBACK execution rolled its stage back to.
+type RollbackMetadata struct {
+	RollbackTargetPipelineExecutionID string `json:"rollbackTargetPipelineExecutionId"`
+}
+
+func rollbackMetadata(ex store.Execution) *RollbackMetadata {
+	if ex.RollbackTarget == "" {
+		return nil
+	}
+	return &RollbackMetadata{RollbackTargetPipelineExecutionID: ex.RollbackTarget}
 }
 
 // GetExecution returns GetPipelineExecution's pipelineExecution.
@@ -300,13 +317,14 @@ func (e *Engine) GetExecution(ctx context.Context, pipeline, id string) (Executi
 		PipelineName: pipeline, PipelineVersion: ex.PipelineVersion, PipelineExecutionID: ex.ID, Status: ex.Status,
 		StatusSummary: ex.StatusSummary, ArtifactRevisions: revs, Variables: vars,
 		Trigger:       ExecutionTrigger{TriggerType: ex.TriggerType, TriggerDetail: ex.TriggerDetail},
-		ExecutionMode: ex.Mode, ExecutionType: ex.Type,
+		ExecutionMode: ex.Mode, ExecutionType: ex.Type, RollbackMetadata: rollbackMetadata(ex),
 	}, nil
 }
 
-// artifactRevisions lists the revisions the execution's source actions produced.
+// artifactRevisions lists the revisions the execution's source actions produced (for a rollback,
+// those of its target, whose artifacts it ran with).
 func (e *Engine) artifactRevisions(ctx context.Context, tx *store.Tx, ex store.Execution) ([]ArtifactRevision, error) {
-	actions, err := tx.ActionExecutions(ctx, ex.ID)
+	actions, err := tx.ActionExecutions(ctx, firstNonEmpty(ex.RollbackTarget, ex.ID))
 	if err != nil {
 		return nil, err
 	}
@@ -356,6 +374,7 @@ type ExecutionSummary struct {
 	StopTrigger         *StopTrigger            `json:"stopTrigger,omitempty"`
 	ExecutionMode       string                  `json:"executionMode"`
 	ExecutionType       string                  `json:"executionType"`
+	RollbackMetadata    *RollbackMetadata       `json:"rollbackMetadata,omitempty"`
 }
 
 // ListExecutions returns ListPipelineExecutions, newest first.
@@ -398,7 +417,7 @@ func (e *Engine) ListExecutions(ctx context.Context, pipeline, succeededInStage,
 			PipelineExecutionID: ex.ID, Status: ex.Status, StatusSummary: ex.StatusSummary,
 			StartTime: Timestamp(ex.Created), LastUpdateTime: Timestamp(ex.Updated), SourceRevisions: []SourceRevisionSummary{},
 			Trigger:       ExecutionTrigger{TriggerType: ex.TriggerType, TriggerDetail: ex.TriggerDetail},
-			ExecutionMode: ex.Mode, ExecutionType: ex.Type,
+			ExecutionMode: ex.Mode, ExecutionType: ex.Type, RollbackMetadata: rollbackMetadata(ex),
 		}
 		if ex.StopReason != "" || ex.Status == StatusStopped || ex.Status == StatusStopping {
 			s.StopTrigger = &StopTrigger{Reason: ex.StopReason}

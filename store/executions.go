@@ -26,15 +26,18 @@ type Execution struct {
 	Variables          []byte // JSON
 	SourceRevisions    []byte // JSON
 	ClientRequestToken string
-	StopReason         string
-	StopAbandon        bool
-	Created            time.Time
-	Updated            time.Time
+	// RollbackTarget is, for an execution of type ROLLBACK, the execution whose artifacts and
+	// variables it re-runs its stage with.
+	RollbackTarget string
+	StopReason     string
+	StopAbandon    bool
+	Created        time.Time
+	Updated        time.Time
 }
 
 const executionColumns = `seq, id, pipeline_name, pipeline_version, status, status_summary, execution_mode,
 	execution_type, trigger_type, trigger_detail, stage_index, waiting, variables, source_revisions,
-	COALESCE(client_request_token, ''), stop_reason, stop_abandon, created_at, updated_at`
+	COALESCE(client_request_token, ''), rollback_target, stop_reason, stop_abandon, created_at, updated_at`
 
 func scanExecution(s scanner) (Execution, error) {
 	var e Execution
@@ -42,7 +45,7 @@ func scanExecution(s scanner) (Execution, error) {
 	var created, updated int64
 	err := s.Scan(&e.Seq, &e.ID, &e.Pipeline, &e.PipelineVersion, &e.Status, &e.StatusSummary, &e.Mode,
 		&e.Type, &e.TriggerType, &e.TriggerDetail, &e.StageIndex, &e.Waiting, &vars, &revs,
-		&e.ClientRequestToken, &e.StopReason, &e.StopAbandon, &created, &updated)
+		&e.ClientRequestToken, &e.RollbackTarget, &e.StopReason, &e.StopAbandon, &created, &updated)
 	e.Variables, e.SourceRevisions = []byte(vars), []byte(revs)
 	e.Created, e.Updated = fromMS(created), fromMS(updated)
 	return e, err
@@ -57,11 +60,11 @@ func (tx *Tx) InsertExecution(ctx context.Context, e *Execution) error {
 	e.Created, e.Updated = tx.now, tx.now
 	res, err := tx.q.ExecContext(ctx, `INSERT INTO executions (id, pipeline_name, pipeline_version, status,
 		status_summary, execution_mode, execution_type, trigger_type, trigger_detail, stage_index, waiting,
-		variables, source_revisions, client_request_token, created_at, updated_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		variables, source_revisions, client_request_token, rollback_target, created_at, updated_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		e.ID, e.Pipeline, e.PipelineVersion, e.Status, e.StatusSummary, e.Mode, e.Type, e.TriggerType,
 		e.TriggerDetail, e.StageIndex, e.Waiting, nonEmptyJSON(e.Variables, "[]"), nonEmptyJSON(e.SourceRevisions, "[]"),
-		token, ms(tx.now), ms(tx.now))
+		token, e.RollbackTarget, ms(tx.now), ms(tx.now))
 	if isUnique(err) {
 		return fmt.Errorf("execution with client request token %s: %w", e.ClientRequestToken, ErrConflict)
 	}
@@ -142,6 +145,12 @@ func (tx *Tx) PipelinesWithActiveExecutions(ctx context.Context) ([]string, erro
 	return out, nil
 }
 
+// succeededInStage keeps executions whose stage (the query's next argument) succeeded. Correlated,
+// so that newest-first listings walk the pipeline's index and stop at their LIMIT instead of
+// collecting every execution that ever passed the stage.
+const succeededInStage = `EXISTS (SELECT 1 FROM stage_executions se WHERE se.execution_id = executions.id
+	AND se.stage_name = ? AND se.status = 'Succeeded')`
+
 // ExecutionFilter narrows ListExecutions.
 type ExecutionFilter struct {
 	BeforeSeq        int64  // page cursor: only executions older than this (0 = newest)
@@ -159,7 +168,7 @@ func (tx *Tx) ListExecutions(ctx context.Context, pipeline string, f ExecutionFi
 		args = append(args, f.BeforeSeq)
 	}
 	if f.SucceededInStage != "" {
-		where.WriteString(` AND id IN (SELECT execution_id FROM stage_executions WHERE stage_name = ? AND status = 'Succeeded')`)
+		where.WriteString(` AND ` + succeededInStage)
 		args = append(args, f.SucceededInStage)
 	}
 	if f.Limit <= 0 {
@@ -167,6 +176,20 @@ func (tx *Tx) ListExecutions(ctx context.Context, pipeline string, f ExecutionFi
 	}
 	args = append(args, f.Limit)
 	return tx.queryExecutions(ctx, where.String()+` ORDER BY seq DESC LIMIT ?`, args...)
+}
+
+// LastSucceededInStage returns the newest STANDARD execution of a pipeline version whose stage of
+// the given name succeeded (the target of an automatic stage rollback), or ErrNotFound.
+func (tx *Tx) LastSucceededInStage(ctx context.Context, pipeline string, version int, stage string) (Execution, error) {
+	list, err := tx.queryExecutions(ctx, `WHERE pipeline_name = ? AND pipeline_version = ? AND execution_type = 'STANDARD'
+		AND `+succeededInStage+` ORDER BY seq DESC LIMIT 1`, pipeline, version, stage)
+	if err != nil {
+		return Execution{}, err
+	}
+	if len(list) == 0 {
+		return Execution{}, fmt.Errorf("execution that succeeded in stage %s of %s: %w", stage, pipeline, ErrNotFound)
+	}
+	return list[0], nil
 }
 
 // LatestExecutions returns the newest execution of every pipeline (for overviews), keyed by name.

@@ -507,3 +507,69 @@ func TestUploadStartsTheWatchingPipelineAtThatVersion(t *testing.T) {
 		t.Errorf("versions after a tampered upload: %d %s", code, body)
 	}
 }
+
+func TestStageRollbackThroughTheSDK(t *testing.T) {
+	s := startServer(t)
+	c := codePipelineClient(s.URL, "", "")
+	ctx := context.Background()
+
+	// Work's outcome follows the OUTCOME variable, so a release can be made to fail on purpose.
+	decl := sdkDeclaration(t, fakePipeline("rb", "SUPERSEDED", "Deploy", "Custom", "Fake", map[string]string{"Result": "#{variables.OUTCOME}"}))
+	decl.Variables = []types.PipelineVariableDeclaration{{Name: aws.String("OUTCOME"), DefaultValue: aws.String("Succeeded")}}
+	decl.Stages[1].OnFailure = &types.FailureConditions{Result: types.ResultRollback}
+	if _, err := c.CreatePipeline(ctx, &codepipeline.CreatePipelineInput{Pipeline: decl}); err != nil {
+		t.Fatal(err)
+	}
+	good := latestExecutionID(t, c, "rb")
+	awaitStatus(t, c, "rb", good, types.PipelineExecutionStatusSucceeded)
+	bad, err := c.StartPipelineExecution(ctx, &codepipeline.StartPipelineExecutionInput{Name: aws.String("rb"),
+		Variables: []types.PipelineVariable{{Name: aws.String("OUTCOME"), Value: aws.String("Failed")}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	awaitStatus(t, c, "rb", aws.ToString(bad.PipelineExecutionId), types.PipelineExecutionStatusFailed)
+
+	// onFailure ROLLBACK started a ROLLBACK execution with the good execution's variables: it succeeds.
+	auto := latestExecutionID(t, c, "rb")
+	awaitStatus(t, c, "rb", auto, types.PipelineExecutionStatusSucceeded)
+	list, err := c.ListPipelineExecutions(ctx, &codepipeline.ListPipelineExecutionsInput{PipelineName: aws.String("rb"), MaxResults: aws.Int32(1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := list.PipelineExecutionSummaries[0]
+	if sum.ExecutionType != types.ExecutionTypeRollback || sum.RollbackMetadata == nil ||
+		aws.ToString(sum.RollbackMetadata.RollbackTargetPipelineExecutionId) != good ||
+		sum.Trigger.TriggerType != types.TriggerTypeAutomatedRollback || aws.ToString(sum.Trigger.TriggerDetail) != aws.ToString(bad.PipelineExecutionId) {
+		t.Errorf("automatic rollback summary = %+v (trigger %+v, metadata %+v)", sum, sum.Trigger, sum.RollbackMetadata)
+	}
+	st, err := c.GetPipelineState(ctx, &codepipeline.GetPipelineStateInput{Name: aws.String("rb")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if le := st.StageStates[1].LatestExecution; le == nil || le.Type != types.ExecutionTypeRollback || aws.ToString(le.PipelineExecutionId) != auto {
+		t.Errorf("Work's latest execution = %+v, want the rollback %s", le, auto)
+	}
+
+	// RollbackStage by hand to the same target; a source stage and a rollback target are refused.
+	manual, err := c.RollbackStage(ctx, &codepipeline.RollbackStageInput{PipelineName: aws.String("rb"), StageName: aws.String("Work"),
+		TargetPipelineExecutionId: aws.String(good)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	manualID := aws.ToString(manual.PipelineExecutionId)
+	awaitStatus(t, c, "rb", manualID, types.PipelineExecutionStatusSucceeded)
+	ex, err := c.GetPipelineExecution(ctx, &codepipeline.GetPipelineExecutionInput{PipelineName: aws.String("rb"), PipelineExecutionId: aws.String(manualID)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pe := ex.PipelineExecution; pe.ExecutionType != types.ExecutionTypeRollback || pe.Trigger.TriggerType != types.TriggerTypeManualRollback ||
+		pe.RollbackMetadata == nil || aws.ToString(pe.RollbackMetadata.RollbackTargetPipelineExecutionId) != good {
+		t.Errorf("manual rollback = %+v (trigger %+v)", pe, pe.Trigger)
+	}
+	_, err = c.RollbackStage(ctx, &codepipeline.RollbackStageInput{PipelineName: aws.String("rb"), StageName: aws.String("Source"),
+		TargetPipelineExecutionId: aws.String(good)})
+	wantAPIError(t, err, "UnableToRollbackStageException")
+	_, err = c.RollbackStage(ctx, &codepipeline.RollbackStageInput{PipelineName: aws.String("rb"), StageName: aws.String("Work"),
+		TargetPipelineExecutionId: aws.String(auto)})
+	wantAPIError(t, err, "UnableToRollbackStageException")
+}

@@ -40,7 +40,7 @@ func requireDocker(t *testing.T, s *testServer) {
 
 func codeBuildClient(url string) *codebuild.Client {
 	return codebuild.New(codebuild.Options{Region: "local", BaseEndpoint: aws.String(url),
-		Credentials: credentials.NewStaticCredentialsProvider(testAdminKey, testAdminSecret, ""), RetryMaxAttempts: 1})
+		Credentials: credentials.NewStaticCredentialsProvider(testAdminKey, testAdminSecret, ""), Retryer: closedConnRetryer()})
 }
 
 func awaitBuild(t *testing.T, c *codebuild.Client, id string) cbtypes.Build {

@@ -350,6 +350,31 @@ func TestCLIStartStopRetryExecutions(t *testing.T) {
 	awaitStatus(t, c, "flaky", second, types.PipelineExecutionStatusFailed)
 	failCLI(t, 2, "pipeline", "transition", "flaky", "Work", "--disable")
 	failCLI(t, 2, "pipeline", "transition", "flaky", "Work")
+
+	// rollback: Work runs again with the artifacts of the last execution that succeeded in it
+	// (first); its scripted first failure fails the rollback, which a retry then finishes.
+	out, errOut, code := cli(t, "pipeline", "rollback", "flaky", "Work")
+	rb := strings.TrimSpace(out)
+	if code != 0 || !strings.Contains(errOut, "rolling stage Work of flaky back to execution "+first) || rb == first || rb == second {
+		t.Fatalf("rollback: exit %d, stdout %q, stderr %q", code, out, errOut)
+	}
+	awaitStatus(t, c, "flaky", rb, types.PipelineExecutionStatusFailed)
+	mustCLI(t, "pipeline", "retry", "flaky", "Work")
+	awaitStatus(t, c, "flaky", rb, types.PipelineExecutionStatusSucceeded)
+	if out := mustCLI(t, "pipeline", "state", "flaky"); !strings.Contains(out, "rollback") || !strings.Contains(out, shortID(rb)) {
+		t.Errorf("state does not show Work's rollback %s:\n%s", rb, out)
+	}
+	if out := mustCLI(t, "pipeline", "executions", "flaky", "--max", "1"); !strings.Contains(out, "ManualRollback") {
+		t.Errorf("executions do not show the rollback's trigger:\n%s", out)
+	}
+	errOut = failCLI(t, 1, "pipeline", "rollback", "flaky", "Work", rb)
+	if !strings.Contains(errOut, "UnableToRollbackStageException") || !strings.Contains(errOut, "is itself a rollback") {
+		t.Errorf("rollback to a rollback: %s", errOut)
+	}
+	errOut = failCLI(t, 1, "pipeline", "rollback", "waits", "Work")
+	if !strings.Contains(errOut, "no execution of pipeline waits succeeded in stage Work") {
+		t.Errorf("rollback without a target: %s", errOut)
+	}
 }
 
 func TestCLIApproveAndReject(t *testing.T) {

@@ -41,6 +41,7 @@ func pipelineCommands() []subcommand {
 		{"state", "NAME", "show each stage and action with its latest execution", pipelineState},
 		{"executions", "NAME [--max N]", "list recent executions", pipelineExecutions},
 		{"retry", "NAME STAGE [EXECUTION_ID] [--all-actions]", "retry a failed or stopped stage", pipelineRetry},
+		{"rollback", "NAME STAGE [TARGET_EXECUTION_ID]", "run a stage again with an earlier execution's artifacts; prints the rollback execution's id", pipelineRollback},
 		{"approve", "NAME --stage S --action A [--summary TEXT]", "approve the waiting approval of an action", pipelineApprove},
 		{"reject", "NAME --stage S --action A --summary TEXT", "reject the waiting approval of an action", pipelineReject},
 		{"transition", "NAME STAGE --disable --reason R | --enable [--type Inbound|Outbound]", "disable or enable a stage transition", pipelineTransition},
@@ -457,6 +458,9 @@ func writeState(w io.Writer, st pipeline.PipelineState) error {
 			status, exec = s.LatestExecution.Status, shortID(s.LatestExecution.PipelineExecutionID)
 		}
 		var notes []string
+		if s.LatestExecution != nil && s.LatestExecution.Type == pipeline.ExecutionTypeRollback {
+			notes = append(notes, "rollback")
+		}
 		if t := s.InboundTransitionState; !t.Enabled {
 			n := "inbound transition disabled"
 			if t.DisabledReason != "" {
@@ -655,6 +659,60 @@ func pipelineRetry(ctx context.Context, args []string, out, _ io.Writer) error {
 	}
 	fmt.Fprintf(out, "retrying stage %s of execution %s (%s)\n", stage, execID, what)
 	return nil
+}
+
+// --- rollback ---
+
+func pipelineRollback(ctx context.Context, args []string, out, errOut io.Writer) error {
+	c := newCmd("pipeline rollback NAME STAGE [TARGET_EXECUTION_ID]")
+	pos, err := c.parse(args, 2, 3)
+	if err != nil {
+		return err
+	}
+	name, stage := pos[0], pos[1]
+	cp, err := c.cfg.codePipeline()
+	if err != nil {
+		return err
+	}
+	target := ""
+	if len(pos) == 3 {
+		target = pos[2]
+	} else {
+		if target, err = lastSucceededIn(ctx, cp, name, stage); err != nil {
+			return err
+		}
+		fmt.Fprintf(errOut, "rolling stage %s of %s back to execution %s, the last that succeeded in it\n", stage, name, target)
+	}
+	var cap responseCapture
+	res, err := cp.RollbackStage(ctx, &codepipeline.RollbackStageInput{PipelineName: aws.String(name), StageName: aws.String(stage),
+		TargetPipelineExecutionId: aws.String(target)}, capture(&cap))
+	if err != nil {
+		return apiError(err)
+	}
+	if c.cfg.json() {
+		return printRaw(out, cap.response)
+	}
+	fmt.Fprintln(out, aws.ToString(res.PipelineExecutionId))
+	return nil
+}
+
+// lastSucceededIn finds the newest standard execution in which a stage succeeded: the target a
+// rollback takes when none is named.
+func lastSucceededIn(ctx context.Context, cp *codepipeline.Client, name, stage string) (string, error) {
+	p := codepipeline.NewListPipelineExecutionsPaginator(cp, &codepipeline.ListPipelineExecutionsInput{PipelineName: aws.String(name),
+		Filter: &types.PipelineExecutionFilter{SucceededInStage: &types.SucceededInStageFilter{StageName: aws.String(stage)}}})
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return "", apiError(err)
+		}
+		for _, e := range page.PipelineExecutionSummaries {
+			if e.ExecutionType != types.ExecutionTypeRollback {
+				return aws.ToString(e.PipelineExecutionId), nil
+			}
+		}
+	}
+	return "", failed("no execution of pipeline %s succeeded in stage %s: there is nothing to roll back to", name, stage)
 }
 
 // findStage returns the named stage of a GetPipelineState answer.

@@ -229,7 +229,7 @@ func TestCodeDeployResourcesThroughTheSDK(t *testing.T) {
 	}
 	var k struct{ AccessKeyID, SecretAccessKey string }
 	_ = json.Unmarshal(body, &k)
-	viewer := codedeploy.New(codedeploy.Options{Region: "local", BaseEndpoint: aws.String(s.URL), RetryMaxAttempts: 1,
+	viewer := codedeploy.New(codedeploy.Options{Region: "local", BaseEndpoint: aws.String(s.URL), Retryer: closedConnRetryer(),
 		Credentials: credentials.NewStaticCredentialsProvider(k.AccessKeyID, k.SecretAccessKey, "")})
 	if _, err := viewer.ListApplications(ctx, &codedeploy.ListApplicationsInput{}); err != nil {
 		t.Errorf("a viewer lists applications: %v", err)

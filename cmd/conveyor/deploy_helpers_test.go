@@ -26,7 +26,7 @@ import (
 
 func codeDeployClient(url string) *codedeploy.Client {
 	return codedeploy.New(codedeploy.Options{Region: "local", BaseEndpoint: aws.String(url),
-		Credentials: credentials.NewStaticCredentialsProvider(testAdminKey, testAdminSecret, ""), RetryMaxAttempts: 1})
+		Credentials: credentials.NewStaticCredentialsProvider(testAdminKey, testAdminSecret, ""), Retryer: closedConnRetryer()})
 }
 
 // newToken creates a registration token through the REST extra.

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -17,6 +18,8 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/codepipeline"
 
@@ -125,8 +128,23 @@ func codePipelineClient(url, key, secret string) *codepipeline.Client {
 	}
 	return codepipeline.New(codepipeline.Options{
 		Region: "local", BaseEndpoint: aws.String(url),
-		Credentials:      credentials.NewStaticCredentialsProvider(key, secret, ""),
-		RetryMaxAttempts: 1,
+		Credentials: credentials.NewStaticCredentialsProvider(key, secret, ""),
+		Retryer:     closedConnRetryer(),
+	})
+}
+
+// closedConnRetryer retries nothing but a connection the client closed under its own request: the
+// SDK can close a request body while the transport still reads it, and the transport then drops the
+// connection (aws/aws-sdk-go-v2#2737). Every other error reaches the test on the first attempt.
+func closedConnRetryer() aws.Retryer {
+	return retry.NewStandard(func(o *retry.StandardOptions) {
+		o.MaxAttempts = 3
+		o.Retryables = []retry.IsErrorRetryable{retry.IsErrorRetryableFunc(func(err error) aws.Ternary {
+			// By text as well: the deserializer does not wrap the read error.
+			return aws.BoolTernary(errors.Is(err, net.ErrClosed) || strings.Contains(err.Error(), "use of closed network connection"))
+		})}
+		o.Backoff = retry.BackoffDelayerFunc(func(int, error) (time.Duration, error) { return 0, nil })
+		o.RateLimiter = ratelimit.None
 	})
 }
 

@@ -93,7 +93,8 @@ func benchDashboard(b *testing.B) (http.Handler, *http.Cookie) {
 	for from := 0; from < 5000; from += 1000 {
 		write(from, from+1000, func(n int) string { return fmt.Sprintf("p%03d", 1+n%199) })
 	}
-	if _, err := a.web.users.Create(ctx, "bench", "bench-password", auth.RoleViewer); err != nil {
+	// An operator: the pipeline page then also lists each stage's rollback targets.
+	if _, err := a.web.users.Create(ctx, "bench", "bench-password", auth.RoleOperator); err != nil {
 		b.Fatal(err)
 	}
 	rec := httptest.NewRecorder()

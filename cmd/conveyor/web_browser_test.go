@@ -236,6 +236,19 @@ func TestBrowserReleaseWatchApprove(t *testing.T) {
 		t.Fatalf("the second approval is decided already by %q", by)
 	}
 
+	// Roll Deploy back to the first execution from the stage's menu; the stage is marked as a rollback.
+	step(t, ctx, "open Deploy's rollback menu", chromedp.Navigate(s.URL+"/pipelines/web-shop"),
+		chromedp.WaitVisible(chromedp.CSS(`article[data-stage="Deploy"]`)),
+		chromedp.Click(chromedp.CSS(`#rollback-Deploy > summary`)),
+		chromedp.WaitVisible(chromedp.CSS(`#rollback-Deploy select[name=target]`)))
+	if got := eval[string](t, ctx, `document.querySelector('#rollback-Deploy select[name=target]').value`); got != first {
+		t.Fatalf("the rollback menu offers %q first, want %s", got, first)
+	}
+	step(t, ctx, "roll Deploy back", chromedp.Click(chromedp.CSS(`#rollback-Deploy button[type=submit]`)))
+	waitFor(t, ctx, "the rollback's flash message", `document.querySelector('.flash.ok') && document.querySelector('.flash.ok').textContent.startsWith('Rolling stage Deploy back to execution `+first[:8]+`')`)
+	waitFor(t, ctx, "Deploy to show the finished rollback", `(() => { const d = document.querySelector('article[data-stage="Deploy"]');
+		const tag = d.querySelector('header .tag'); return d.dataset.status === 'Succeeded' && tag && tag.textContent === 'rollback'; })()`)
+
 	// A viewer sees the waiting approval but no buttons, and a forged POST is refused.
 	step(t, ctx, "log out", chromedp.Click(chromedp.CSS(`form[action="/logout"] button`)), chromedp.WaitVisible(chromedp.CSS(`input[name=username]`)))
 	browserLogin(t, ctx, s.URL, "vera", "vera-password")

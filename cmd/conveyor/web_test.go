@@ -415,6 +415,70 @@ func TestDashboardOperations(t *testing.T) {
 	}
 }
 
+func TestDashboardStageRollback(t *testing.T) {
+	s := startServer(t)
+	ctx := context.Background()
+	createRaw(t, codePipelineClient(s.URL, "", ""), fakePipeline("rbweb", "SUPERSEDED", "Deploy", "Custom", "Fake", nil))
+	op := addUser(t, s, "otto", auth.RoleOperator)
+	viewer := addUser(t, s, "vera", auth.RoleViewer)
+	var good string
+	eventually(t, "the first execution to succeed", 10*time.Second, func() bool {
+		list, _, err := s.app.engine.ListExecutions(ctx, "rbweb", "", "", 1)
+		if err != nil || len(list) == 0 {
+			return false
+		}
+		good = list[0].PipelineExecutionID
+		return list[0].Status == pipeline.StatusSucceeded
+	})
+	// Operators get a Roll back menu on Work (not on the source stage) offering the good execution.
+	st, page := op.get("/pipelines/rbweb")
+	if st != http.StatusOK {
+		t.Fatalf("pipeline page: %d", st)
+	}
+	if strings.Count(page, ">Roll back</summary>") != 1 || !strings.Contains(page, `<option value="`+good+`">`+short(good)) {
+		t.Fatalf("the pipeline page should offer one Roll back menu, on Work, with %s", short(good))
+	}
+	if _, page := viewer.get("/pipelines/rbweb"); strings.Contains(page, "Roll back") {
+		t.Error("a viewer must not be offered Roll back")
+	}
+	if st, _, _ := viewer.post("/pipelines/rbweb/stages/Work/rollback", url.Values{"target": {good}}); st != http.StatusForbidden {
+		t.Fatalf("viewer rollback: %d, want 403", st)
+	}
+	st, body, _ := op.do(http.MethodPost, "/pipelines/rbweb/stages/Source/rollback",
+		url.Values{"target": {good}, "csrf_token": {op.csrf}}, map[string]string{"X-Requested-With": "conveyor"})
+	if st != http.StatusBadRequest || !strings.Contains(body, "source stage cannot be rolled back") {
+		t.Fatalf("rolling back the source stage: %d %s", st, body)
+	}
+	if st, _, _ := op.post("/pipelines/rbweb/stages/Work/rollback", url.Values{"target": {good}}); st != http.StatusSeeOther {
+		t.Fatalf("rollback: %d", st)
+	}
+	var rb string
+	eventually(t, "the rollback to succeed", 10*time.Second, func() bool {
+		list, _, err := s.app.engine.ListExecutions(ctx, "rbweb", "", "", 1)
+		if err != nil || len(list) == 0 || list[0].ExecutionType != pipeline.ExecutionTypeRollback {
+			return false
+		}
+		rb = list[0].PipelineExecutionID
+		return list[0].Status == pipeline.StatusSucceeded
+	})
+	if _, page := op.get("/pipelines/rbweb"); !strings.Contains(page, ">rollback</span>") {
+		t.Error("the Work stage should be marked as rolled back")
+	}
+	if _, page := op.get("/"); !strings.Contains(page, `title="a stage rollback: it runs one stage with the artifacts of execution `+good+`">rollback</span>`) {
+		t.Error("the overview should mark the latest execution as a rollback")
+	}
+	if _, page := op.get("/pipelines/rbweb/history"); !strings.Contains(page, `rollback</span> to <a class="mono" href="/pipelines/rbweb/executions/`+good) {
+		t.Error("the history should link the rollback to its target")
+	}
+	if _, page := op.get("/pipelines/rbweb/executions/" + rb); !strings.Contains(page, "Rolled back to") || !strings.Contains(page, "ManualRollback") {
+		t.Error("the rollback's page should show its target and trigger")
+	}
+	entries, _ := s.app.web.audit.List(ctx, store.AuditFilter{Actor: "user/otto"})
+	if len(entries) == 0 || entries[0].Action != "rollback" || entries[0].Outcome != "ok" {
+		t.Errorf("audit = %+v, want the rollback first", entries)
+	}
+}
+
 func short(id string) string {
 	if len(id) > 8 {
 		return id[:8]

@@ -20,8 +20,7 @@ var CodePipelineUnsupported = []string{
 	"GetThirdPartyJobDetails", "ListActionTypes", "ListDeployActionExecutionTargets", "ListRuleExecutions",
 	"ListRuleTypes", "ListWebhooks", "OverrideStageCondition", "PollForJobs", "PollForThirdPartyJobs",
 	"PutActionRevision", "PutJobFailureResult", "PutJobSuccessResult", "PutThirdPartyJobFailureResult",
-	"PutThirdPartyJobSuccessResult", "PutWebhook", "RegisterWebhookWithThirdParty", "RollbackStage",
-	"UpdateActionType",
+	"PutThirdPartyJobSuccessResult", "PutWebhook", "RegisterWebhookWithThirdParty", "UpdateActionType",
 }
 
 type pipelineWithTags struct {
@@ -210,6 +209,21 @@ func CodePipeline(e *pipeline.Engine) map[string]Operation {
 				return nil, err
 			}
 			return map[string]string{"pipelineExecutionId": in.PipelineExecutionID}, nil
+		}),
+		"RollbackStage": Op(auth.RoleOperator, func(ctx context.Context, id auth.Identity, in struct {
+			PipelineName              string `json:"pipelineName"`
+			StageName                 string `json:"stageName"`
+			TargetPipelineExecutionID string `json:"targetPipelineExecutionId"`
+		}) (any, error) {
+			if err := Required("pipelineName", in.PipelineName, "stageName", in.StageName,
+				"targetPipelineExecutionId", in.TargetPipelineExecutionID); err != nil {
+				return nil, err
+			}
+			execID, err := e.RollbackStage(ctx, in.PipelineName, in.StageName, in.TargetPipelineExecutionID, id.Name)
+			if err != nil {
+				return nil, err
+			}
+			return map[string]string{"pipelineExecutionId": execID}, nil
 		}),
 		"EnableStageTransition":  transitionOp(e, true),
 		"DisableStageTransition": transitionOp(e, false),

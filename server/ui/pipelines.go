@@ -12,6 +12,7 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"github.com/conveyorci/conveyor/pipeline"
+	"github.com/conveyorci/conveyor/server/auth"
 	"github.com/conveyorci/conveyor/store"
 )
 
@@ -142,6 +143,14 @@ type stageView struct {
 	Actions    []actionView
 	CanRetry   bool
 	Started    time.Time
+	Rollback   bool             // the latest execution of the stage is a rollback
+	Targets    []rollbackTarget // executions the stage can be rolled back to, newest first
+}
+
+// rollbackTarget is an execution that succeeded in a stage: a choice for Roll back.
+type rollbackTarget struct {
+	ID      string
+	Created time.Time
 }
 
 type actionView struct {
@@ -187,6 +196,7 @@ func (u *UI) pipelinePage(w http.ResponseWriter, r *http.Request, p *page) error
 	data := pipelineData{Name: name, Version: state.PipelineVersion, Type: d.EffectivePipelineType(), Mode: d.EffectiveExecutionMode(),
 		Updated: info.Updated, Variables: d.Variables}
 	details, revisions := u.executionDetails(ctx, name, state)
+	_, role := identity(r)
 	for i, st := range d.Stages {
 		var ss pipeline.StageState
 		if i < len(state.StageStates) {
@@ -199,6 +209,13 @@ func (u *UI) pipelinePage(w http.ResponseWriter, r *http.Request, p *page) error
 		if ss.LatestExecution != nil {
 			sv.Status, sv.ExecID = ss.LatestExecution.Status, ss.LatestExecution.PipelineExecutionID
 			sv.CanRetry = sv.Status == pipeline.StatusFailed || sv.Status == pipeline.StatusStopped
+			sv.Rollback = ss.LatestExecution.Type == pipeline.ExecutionTypeRollback
+		}
+		if i > 0 && data.Mode != pipeline.ModeParallel && sv.Status != pipeline.StatusInProgress && sv.Status != pipeline.StatusStopping &&
+			role.Allows(auth.RoleOperator) {
+			if sv.Targets, err = u.rollbackTargets(ctx, name, state.PipelineVersion, st.Name); err != nil {
+				return err
+			}
 		}
 		for j, a := range st.Actions {
 			av := actionView{Name: a.Name, Category: a.ActionTypeID.Category, Provider: a.ActionTypeID.Provider, RunOrder: a.RunOrder}
@@ -257,6 +274,22 @@ func (u *UI) pipelinePage(w http.ResponseWriter, r *http.Request, p *page) error
 	p.Title, p.Template, p.Data = name, "pipeline", data
 	p.Topics = []string{"pipeline:" + name}
 	return nil
+}
+
+// rollbackTargets lists the recent executions a stage can be rolled back to: STANDARD executions
+// of the current pipeline version that succeeded in it.
+func (u *UI) rollbackTargets(ctx context.Context, name string, version int, stage string) ([]rollbackTarget, error) {
+	recs, err := u.d.DB.Read().ListExecutions(ctx, name, store.ExecutionFilter{SucceededInStage: stage, Limit: 10})
+	if err != nil {
+		return nil, err
+	}
+	var out []rollbackTarget
+	for _, ex := range recs {
+		if ex.Type == pipeline.ExecutionTypeStandard && ex.PipelineVersion == version {
+			out = append(out, rollbackTarget{ID: ex.ID, Created: ex.Created})
+		}
+	}
+	return out, nil
 }
 
 // activeExecutions lists the unfinished executions (to stop), newest first.
@@ -467,6 +500,21 @@ func (u *UI) retry(w http.ResponseWriter, r *http.Request) (string, string, erro
 		return "", "", err
 	}
 	return "Retrying stage " + stage, "", nil
+}
+
+func (u *UI) rollback(w http.ResponseWriter, r *http.Request) (string, string, error) {
+	name, stage := chi.URLParam(r, "name"), chi.URLParam(r, "stage")
+	target := r.PostFormValue("target")
+	if target == "" {
+		return "", "", badInput("choose the execution to roll stage %s back to", stage)
+	}
+	id, _ := identity(r)
+	execID, err := u.d.Engine.RollbackStage(r.Context(), name, stage, target, id)
+	u.recordOp(r, "rollback", name+"/"+stage, "target="+target, err)
+	if err != nil {
+		return "", "", err
+	}
+	return "Rolling stage " + stage + " back to execution " + short(target) + " in execution " + short(execID), "", nil
 }
 
 func (u *UI) transition(w http.ResponseWriter, r *http.Request) (string, string, error) {
