@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -51,21 +52,36 @@ func (s *Service) deliverLoop(ctx context.Context) {
 	}
 }
 
-// deliverDue sends the deliveries due now, four at a time, and records each outcome.
+// deliverDue sends the deliveries due now and records each outcome. Targets are served four at a
+// time, but one target's deliveries go one after another in the order they were recorded, so a
+// receiver sees "failed" before "rolled back".
 func (s *Service) deliverDue(ctx context.Context) (int, error) {
 	due, err := s.cfg.DB.Read().DueDeliveries(ctx, 16)
 	if err != nil || len(due) == 0 {
 		return 0, err
 	}
+	var targets []string
+	byTarget := map[string][]store.Delivery{}
+	for _, d := range due {
+		if _, ok := byTarget[d.Target]; !ok {
+			targets = append(targets, d.Target)
+		}
+		byTarget[d.Target] = append(byTarget[d.Target], d)
+	}
+	for _, list := range byTarget {
+		sort.SliceStable(list, func(i, j int) bool { return list[i].Seq < list[j].Seq })
+	}
 	sem := make(chan struct{}, 4)
 	var wg sync.WaitGroup
-	for _, d := range due {
+	for _, target := range targets {
 		sem <- struct{}{}
 		wg.Add(1)
-		go func() {
+		go func(list []store.Delivery) {
 			defer func() { <-sem; wg.Done() }()
-			s.deliver(ctx, d)
-		}()
+			for _, d := range list {
+				s.deliver(ctx, d)
+			}
+		}(byTarget[target])
 	}
 	wg.Wait()
 	return len(due), ctx.Err()

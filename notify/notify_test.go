@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -382,5 +383,58 @@ func TestSignatureAndSlackFormat(t *testing.T) {
 	if slack.Text != "shop: execution 01234567 failed" || !strings.Contains(text, "&lt;script&gt;alert(1)&lt;/script&gt; &amp; more") ||
 		!strings.Contains(text, "<https://ci.example.com/pipelines/shop/executions/0123456789|shop: execution 01234567 failed>") {
 		t.Fatalf("slack body = %s", raw)
+	}
+}
+
+func TestOneTargetReceivesItsMessagesInOrder(t *testing.T) {
+	e := setup(t)
+	ctx := context.Background()
+	// The first request is held until every later message is recorded, so the rest are due together.
+	release := make(chan struct{})
+	var once sync.Once
+	order := make(chan string, 20)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		once.Do(func() { <-release })
+		var m notify.Message
+		_ = json.NewDecoder(req.Body).Decode(&m)
+		order <- m.Deployment.ID
+	}))
+	t.Cleanup(srv.Close)
+	unblock := sync.OnceFunc(func() { close(release) })
+	t.Cleanup(unblock) // before srv.Close, so a failing test does not leave the handler blocked
+	e.target(t, notify.Target{Name: "ops", Type: notify.TypeWebhook, URL: srv.URL, SigningSecret: "hook-key", AllowPrivateAddresses: true})
+	e.rule(t, notify.Rule{Name: "all", Events: []string{notify.DeploymentSucceeded}, Targets: []string{"ops"}})
+	const n = 12
+	var want []string
+	for i := range n {
+		id := fmt.Sprintf("d-%02d", i)
+		want = append(want, id)
+		e.svc.DeploymentChanged(ctx, notify.DeploymentEvent{DeploymentID: id, Status: "Succeeded"})
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		all, err := e.svc.Deliveries(ctx, store.DeliveryFilter{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(all) == n {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d deliveries recorded", len(all), n)
+		}
+		time.Sleep(2 * time.Millisecond) // polling stored state: nothing announces a recorded delivery
+	}
+	unblock()
+	var got []string
+	for range n {
+		select {
+		case id := <-order:
+			got = append(got, id)
+		case <-time.After(10 * time.Second):
+			t.Fatalf("received %v, want %v", got, want)
+		}
+	}
+	if strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Fatalf("received %v, want %v (one target's messages in the order they happened)", got, want)
 	}
 }
