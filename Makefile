@@ -56,6 +56,7 @@ fuzz:
 	$(GO) test ./cmd/conveyor -run '^$$' -fuzz '^FuzzNotificationsSection$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./agent/appspec -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./internal/yamldoc -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./internal/cron -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./executor/build/reports -run '^$$' -fuzz '^FuzzParseJUnit$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./executor/build/reports -run '^$$' -fuzz '^FuzzParseCucumber$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./archive -run '^$$' -fuzz '^FuzzExtractZip$$' -fuzztime $(FUZZTIME)

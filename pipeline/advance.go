@@ -27,6 +27,7 @@ type execState struct {
 	decl     *Declaration
 	stage    *store.StageExecution   // the stage it is in (nil while waiting)
 	actions  []store.ActionExecution // action executions of that stage, all attempts
+	rules    []store.RuleExecution   // rule executions of that stage's conditions, all attempts
 	done     bool
 	outputs  *executionOutputs
 }
@@ -139,6 +140,9 @@ func (e *Engine) loadStage(ctx context.Context, tx *store.Tx, s *execState) erro
 			s.actions = append(s.actions, a)
 		}
 	}
+	if s.rules, err = tx.StageRuleExecutions(ctx, s.ex.ID, name); err != nil {
+		return err
+	}
 	return nil
 }
 
@@ -242,7 +246,7 @@ func (e *Engine) stepWaiting(ctx context.Context, tx *store.Tx, s *execState, al
 	if err := s.save(ctx, tx); err != nil {
 		return false, err
 	}
-	s.stage, s.actions = rec, nil
+	s.stage, s.actions, s.rules = rec, nil, nil
 	fx.entered = append(fx.entered, stage)
 	return true, nil
 }
@@ -325,6 +329,9 @@ func (e *Engine) stepInStage(ctx context.Context, tx *store.Tx, s *execState, fx
 			}
 			return false, nil
 		}
+		if err := abandonRules(ctx, tx, s, "Abandoned: the execution was stopped", ""); err != nil {
+			return false, err
+		}
 		s.stage.Status = StatusStopped
 		if err := tx.PutStageExecution(ctx, s.stage); err != nil {
 			return false, err
@@ -334,6 +341,9 @@ func (e *Engine) stepInStage(ctx context.Context, tx *store.Tx, s *execState, fx
 			summary = "Stopped: " + s.ex.StopReason
 		}
 		return true, s.finish(ctx, tx, StatusStopped, summary, fx)
+	}
+	if done, wait, err := e.checkEntry(ctx, tx, s, st, fx); err != nil || done || wait {
+		return done, err
 	}
 	for _, group := range runOrderGroups(st) {
 		var pending []Action
@@ -356,7 +366,7 @@ func (e *Engine) stepInStage(ctx context.Context, tx *store.Tx, s *execState, fx
 			return false, nil
 		}
 		if failed != nil {
-			return true, e.stageFailed(ctx, tx, s, st, failed, fx)
+			return true, e.stageFailed(ctx, tx, s, st, fmt.Sprintf("Action %s in stage %s failed: %s", failed.ActionName, st.Name, failed.Summary), fx)
 		}
 		if len(pending) > 0 {
 			for _, act := range pending {
@@ -367,6 +377,9 @@ func (e *Engine) stepInStage(ctx context.Context, tx *store.Tx, s *execState, fx
 			return true, nil
 		}
 	}
+	if done, wait, err := e.checkSuccess(ctx, tx, s, st, fx); err != nil || done || wait {
+		return done, err
+	}
 	s.stage.Status = StatusSucceeded
 	if err := tx.PutStageExecution(ctx, s.stage); err != nil {
 		return false, err
@@ -376,18 +389,26 @@ func (e *Engine) stepInStage(ctx context.Context, tx *store.Tx, s *execState, fx
 		return true, s.finish(ctx, tx, StatusSucceeded, fmt.Sprintf("Rolled back stage %s to execution %s",
 			st.Name, s.ex.RollbackTarget), fx)
 	}
+	return true, e.leaveStage(ctx, tx, s, "", fx)
+}
+
+// leaveStage moves the execution on to wait for the next stage, or ends it Succeeded after the last
+// one (with summary).
+func (e *Engine) leaveStage(ctx context.Context, tx *store.Tx, s *execState, summary string, fx *effects) error {
 	if s.ex.StageIndex == len(s.decl.Stages)-1 {
-		return true, s.finish(ctx, tx, StatusSucceeded, "", fx)
+		return s.finish(ctx, tx, StatusSucceeded, summary, fx)
 	}
 	s.ex.StageIndex++
 	s.ex.Waiting = true
-	s.stage, s.actions = nil, nil
-	return true, s.save(ctx, tx)
+	s.stage, s.actions, s.rules = nil, nil, nil
+	return s.save(ctx, tx)
 }
 
-// stageFailed fails the stage, retrying it once automatically when onFailure says RETRY.
-func (e *Engine) stageFailed(ctx context.Context, tx *store.Tx, s *execState, st Stage, failed *store.ActionExecution, fx *effects) error {
-	if st.OnFailure != nil && st.OnFailure.Result == "RETRY" && s.stage.AutoRetries < 1 {
+// stageFailed fails the stage after an action failed: it retries the stage once automatically when
+// onFailure says RETRY, and rolls it back when onFailure says ROLLBACK (and its condition, if any,
+// fails: the result engages only when the condition is not met).
+func (e *Engine) stageFailed(ctx context.Context, tx *store.Tx, s *execState, st Stage, summary string, fx *effects) error {
+	if st.OnFailure != nil && st.OnFailure.Result == resultRetry && s.stage.AutoRetries < 1 {
 		mode := RetryFailedActions
 		if st.OnFailure.RetryConfiguration != nil && st.OnFailure.RetryConfiguration.RetryMode != "" {
 			mode = st.OnFailure.RetryConfiguration.RetryMode
@@ -402,19 +423,27 @@ func (e *Engine) stageFailed(ctx context.Context, tx *store.Tx, s *execState, st
 			"stage", st.Name, "retry_mode", mode)
 		return tx.PutStageExecution(ctx, s.stage)
 	}
-	s.stage.Status = StatusFailed
-	if err := tx.PutStageExecution(ctx, s.stage); err != nil {
-		return err
-	}
-	summary := fmt.Sprintf("Action %s in stage %s failed: %s", failed.ActionName, st.Name, failed.Summary)
-	if st.OnFailure != nil && st.OnFailure.Result == resultRollback && !s.rollback() {
-		note, err := e.autoRollback(ctx, tx, s, st, fx)
-		if err != nil {
-			return err
+	result := resultFail
+	if st.OnFailure != nil && !s.rollback() {
+		result = firstNonEmpty(st.OnFailure.Result, resultFail)
+		if c, ok := stageConditionOf(st, ConditionOnFailure); ok {
+			out, why, err := e.evaluateCondition(ctx, tx, s, ConditionOnFailure, c, true, fx)
+			if err != nil {
+				return err
+			}
+			if out == condFailed {
+				result = firstNonEmpty(c.Result, result)
+				summary += ". Failure condition not met (" + why + ")"
+			} else {
+				result = resultFail
+				summary += ". Failure condition met: no " + strings.ToLower(firstNonEmpty(c.Result, st.OnFailure.Result))
+			}
 		}
-		summary += note
 	}
-	return s.finish(ctx, tx, StatusFailed, summary, fx)
+	if result != resultRollback {
+		result = resultFail // SKIP after a failure is handled as FAIL (see docs/pipelines.md)
+	}
+	return e.conditionFailed(ctx, tx, s, st, result, summary, fx)
 }
 
 // outputs gathers what the execution's succeeded actions produced (latest result per action).

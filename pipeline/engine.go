@@ -84,6 +84,9 @@ type Config struct {
 	Observer  Observer
 	// MaxActiveExecutions caps unfinished executions per pipeline (default 1000).
 	MaxActiveExecutions int
+	// AfterFunc schedules the re-check of a waiting stage condition (default time.AfterFunc; tests
+	// pass a clock they move by hand, together with the store's Now).
+	AfterFunc func(d time.Duration, f func()) (stop func() bool)
 }
 
 // Engine advances pipeline executions. Every mutation of one pipeline's executions happens under
@@ -105,6 +108,15 @@ type Engine struct {
 	locks   map[string]*sync.Mutex
 	running map[string]context.CancelFunc // action execution id → cancel
 	decls   map[declKey]*Declaration
+
+	afterFunc func(d time.Duration, f func()) (stop func() bool)
+	wakes     map[string]wake // pipeline → its pending re-check
+}
+
+// wake is a scheduled re-check of a pipeline's waiting conditions.
+type wake struct {
+	at   time.Time
+	stop func() bool
 }
 
 type declKey struct {
@@ -126,8 +138,11 @@ func New(cfg Config) *Engine {
 	if cfg.MaxActiveExecutions == 0 {
 		cfg.MaxActiveExecutions = 1000
 	}
+	if cfg.AfterFunc == nil {
+		cfg.AfterFunc = func(d time.Duration, f func()) func() bool { return time.AfterFunc(d, f).Stop }
+	}
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Engine{
+	return &Engine{afterFunc: cfg.AfterFunc, wakes: map[string]wake{},
 		db: cfg.DB, providers: cfg.Providers, region: cfg.Region, log: cfg.Logger, obs: cfg.Observer,
 		maxActive: cfg.MaxActiveExecutions, ctx: ctx, cancel: cancel,
 		locks: map[string]*sync.Mutex{}, running: map[string]context.CancelFunc{}, decls: map[declKey]*Declaration{},
@@ -205,6 +220,12 @@ func (e *Engine) recoverPipeline(ctx context.Context, name string) error {
 // failed on the next start) and waits for their goroutines up to the context's deadline.
 func (e *Engine) Close(ctx context.Context) error {
 	e.cancel()
+	e.mu.Lock()
+	for name, w := range e.wakes {
+		w.stop()
+		delete(e.wakes, name)
+	}
+	e.mu.Unlock()
 	done := make(chan struct{})
 	go func() { e.wg.Wait(); close(done) }()
 	select {
@@ -239,6 +260,15 @@ type effects struct {
 	changed  bool
 	// spawned are executions created while advancing (automatic rollbacks), stepped in the same pass.
 	spawned []store.Execution
+	// wake is when a waiting stage condition must be checked again (zero: none waits).
+	wake time.Time
+}
+
+// wakeAt asks for the pipeline to be advanced again at t (the earliest request wins).
+func (fx *effects) wakeAt(t time.Time) {
+	if !t.IsZero() && (fx.wake.IsZero() || t.Before(fx.wake)) {
+		fx.wake = t
+	}
 }
 
 type launch struct {
@@ -267,6 +297,9 @@ func (e *Engine) apply(pipeline string, fx effects) {
 	for _, l := range fx.launch {
 		e.start(pipeline, l)
 	}
+	if !fx.wake.IsZero() {
+		e.scheduleWake(pipeline, fx.wake)
+	}
 	for i := 0; i < fx.started; i++ {
 		e.obs.ExecutionStarted(pipeline)
 	}
@@ -282,6 +315,41 @@ func (e *Engine) apply(pipeline string, fx effects) {
 	if fx.changed || len(fx.launch) > 0 || len(fx.cancel) > 0 || len(fx.actions) > 0 || fx.started > 0 {
 		e.obs.Changed(pipeline)
 	}
+}
+
+// scheduleWake advances the pipeline again at t, when a waiting condition (a deployment window that
+// opens, a rule that times out) may have moved. One timer per pipeline: the earliest wins. Waits are
+// re-derived from the database on start, so timers need not survive a restart.
+func (e *Engine) scheduleWake(pipeline string, at time.Time) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.ctx.Err() != nil {
+		return
+	}
+	if w, ok := e.wakes[pipeline]; ok {
+		if !at.Before(w.at) {
+			return
+		}
+		w.stop()
+	}
+	d := max(at.Sub(e.db.Now()), 0)
+	e.wakes[pipeline] = wake{at: at, stop: e.afterFunc(d, func() {
+		e.mu.Lock()
+		if w, ok := e.wakes[pipeline]; ok && w.at.Equal(at) {
+			delete(e.wakes, pipeline)
+		}
+		e.mu.Unlock()
+		if e.ctx.Err() != nil {
+			return
+		}
+		err := e.mutate(e.ctx, pipeline, func(*store.Tx, *effects) error { return nil })
+		if code, _ := CodeOf(err); code == CodePipelineNotFound {
+			return // deleted while it waited
+		}
+		if err != nil && e.ctx.Err() == nil {
+			e.log.Error("re-checking stage conditions", "pipeline", pipeline, "err", err)
+		}
+	})}
 }
 
 // start runs one action in its own goroutine.

@@ -26,6 +26,7 @@ type harness struct {
 	eng     *pipeline.Engine
 	fake    *fake.Executor
 	changed chan struct{}
+	clock   *fakeClock // when set, the store's and the engine's clock
 }
 
 // Short-timeout provider types for timeout tests: CodePipeline's minimum action timeout is five
@@ -64,7 +65,12 @@ func newHarness(t *testing.T) *harness {
 
 func (h *harness) open() {
 	h.t.Helper()
-	db, err := store.Open(h.ctx, h.dbPath, store.Options{})
+	var opts store.Options
+	cfg := pipeline.Config{}
+	if h.clock != nil {
+		opts.Now, cfg.AfterFunc = h.clock.Now, h.clock.AfterFunc
+	}
+	db, err := store.Open(h.ctx, h.dbPath, opts)
 	if err != nil {
 		h.t.Fatal(err)
 	}
@@ -77,7 +83,8 @@ func (h *harness) open() {
 		DefaultTimeout: 300 * time.Millisecond}, &approval.Executor{})
 	h.changed = make(chan struct{}, 1)
 	h.db = db
-	h.eng = pipeline.New(pipeline.Config{DB: db, Providers: reg, Observer: &notifier{ch: h.changed}})
+	cfg.DB, cfg.Providers, cfg.Observer = db, reg, &notifier{ch: h.changed}
+	h.eng = pipeline.New(cfg)
 	if err := h.eng.Start(h.ctx); err != nil {
 		h.t.Fatal(err)
 	}

@@ -38,6 +38,7 @@ const (
 	CodeConcurrentModification    ErrorCode = "ConcurrentModificationException"
 	CodeInvalidNextToken          ErrorCode = "InvalidNextTokenException"
 	CodeInvalidClientRequestToken ErrorCode = "InvalidClientRequestTokenException"
+	CodeConditionNotOverridable   ErrorCode = "ConditionNotOverridableException"
 )
 
 // Error is an error a caller can act on: a code and a message for humans. Everything else the engine

@@ -588,8 +588,8 @@ func TestDocsExamples(t *testing.T) {
 		}
 		decls = append(decls, d)
 	}
-	if len(decls) != 3 {
-		t.Fatalf("found %d examples, want 3", len(decls))
+	if len(decls) != 4 {
+		t.Fatalf("found %d examples, want 4", len(decls))
 	}
 	if !reflect.DeepEqual(decls[0], decls[1]) {
 		a, _ := json.MarshalIndent(decls[0], "", " ")

@@ -10,6 +10,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/conveyorci/conveyor/executor"
+	"github.com/conveyorci/conveyor/internal/cron"
 	"github.com/conveyorci/conveyor/internal/suggest"
 )
 
@@ -205,6 +206,8 @@ const (
 	triggerProviderCodeStar  = "CodeStarSourceConnection"
 	resultRollback           = "ROLLBACK"
 	resultRetry              = "RETRY"
+	resultFail               = "FAIL"
+	resultSkip               = "SKIP"
 	defaultActionVersion     = "1"
 	maxConfigKeyLen          = 50
 	maxConfigValueLen        = 1000
@@ -803,6 +806,79 @@ func (v *validator) condition(p string, c *Condition, results []string, noRollba
 		v.roleArn(KindStage, rp+".roleArn", r.RoleArn)
 		v.region(KindStage, rp+".region", r.Region)
 		v.timeout(KindStage, rp+".timeoutInMinutes", r.TimeoutInMinutes)
+		v.ruleConfiguration(rp, r)
+		if c.Result == resultSkip && r.RuleTypeID.Provider == RuleDeploymentWindow {
+			v.add(KindStage, tp+".provider", "a condition with result SKIP takes VariableCheck rules, not DeploymentWindow (a window waits; it never fails)")
+		}
+	}
+}
+
+// ruleParameters are the configuration keys of each rule provider Conveyor evaluates, required first.
+var ruleParameters = map[string]struct{ required, optional []string }{
+	RuleVariableCheck:    {required: []string{"Operator", "Value", "Variable"}},
+	RuleDeploymentWindow: {required: []string{"Cron"}, optional: []string{"TimeZone"}},
+}
+
+// ruleConfiguration checks a rule's provider and configuration. Values that hold #{...} references
+// are checked when the rule runs.
+func (v *validator) ruleConfiguration(rp string, r *RuleDeclaration) {
+	provider := r.RuleTypeID.Provider
+	params, ok := ruleParameters[provider]
+	if provider == "" {
+		return
+	}
+	if !ok {
+		v.add(KindStage, rp+".ruleTypeId.provider", "rule provider %s is not supported by Conveyor (supported: %s); CloudWatchAlarm, LambdaInvoke, Commands and CodeBuild rules need AWS services",
+			quoteVal(provider), strings.Join(SupportedRuleProviders, ", "))
+		return
+	}
+	all := append(slices.Clone(params.required), params.optional...)
+	var missing []string
+	for _, key := range params.required {
+		if _, ok := r.Configuration[key]; !ok {
+			missing = append(missing, key)
+		}
+	}
+	if len(missing) > 0 {
+		v.add(KindStage, rp+".configuration", "%s rules need configuration %s", provider, strings.Join(missing, ", "))
+	}
+	for _, key := range sortedMapKeys(r.Configuration) {
+		if slices.Contains(all, key) {
+			continue
+		}
+		hint := ""
+		if s := suggest.Closest(key, all); s != "" {
+			hint = fmt.Sprintf(" (did you mean %q?)", s)
+		}
+		v.addAtKey(KindStage, joinPath(rp+".configuration", key), "unknown configuration key %s for %s rules%s; allowed: %s",
+			quoteVal(key), provider, hint, strings.Join(all, ", "))
+	}
+	fixed := func(key string) (string, bool) {
+		val, ok := r.Configuration[key]
+		return val, ok && len(VariableRefs(val)) == 0
+	}
+	switch provider {
+	case RuleVariableCheck:
+		if op, ok := fixed("Operator"); ok {
+			if v.enum(KindStage, joinPath(rp+".configuration", "Operator"), "Operator", op, variableOperators) && op == "MATCHES" {
+				if val, ok := fixed("Value"); ok {
+					if _, err := regexp.Compile(val); err != nil {
+						v.add(KindStage, joinPath(rp+".configuration", "Value"), "not a valid regular expression: %v", err)
+					}
+				}
+			}
+		}
+	case RuleDeploymentWindow:
+		if expr, ok := fixed("Cron"); ok {
+			if _, err := cron.Parse(expr); err != nil {
+				v.add(KindStage, joinPath(rp+".configuration", "Cron"), "%v", err)
+			}
+		}
+		if tz, ok := fixed("TimeZone"); ok {
+			if _, err := windowLocation(tz); err != nil {
+				v.add(KindStage, joinPath(rp+".configuration", "TimeZone"), "%v", err)
+			}
+		}
 	}
 }
 

@@ -205,7 +205,7 @@ func TestValidateValidCompact(t *testing.T) {
 		{"all reserved references", decl(v2+"variables: [{name: ENV}]\n", srcStage, stage("A",
 			act("Approve", "Approval/AWS/Manual", `configuration: {CustomData: "#{codepipeline.PipelineExecutionId} #{variables.ENV} #{SrcVars.VersionId}"}`))), nil},
 		{"conditions", decl(v2, csStage, stageX("D",
-			`beforeEntry: {conditions: [{result: SKIP, rules: [{name: R, ruleTypeId: {category: Rule, owner: AWS, provider: VariableCheck, version: "1"}, configuration: {Variable: x}}]}]}, onSuccess: {conditions: [{result: FAIL, rules: [{name: R1, ruleTypeId: {category: Rule, provider: CloudWatchAlarm}}, {name: R2, ruleTypeId: {category: Rule, provider: DeploymentWindow}, timeoutInMinutes: 60}]}]}, onFailure: {conditions: [{result: ROLLBACK, rules: [{name: R, ruleTypeId: {category: Rule, provider: LambdaInvoke}}]}]}`,
+			`beforeEntry: {conditions: [{result: SKIP, rules: [{name: R, ruleTypeId: {category: Rule, owner: AWS, provider: VariableCheck, version: "1"}, configuration: {Variable: x, Operator: MATCHES, Value: "x|y"}}]}]}, onSuccess: {conditions: [{result: FAIL, rules: [{name: R1, ruleTypeId: {category: Rule, provider: VariableCheck}, configuration: {Variable: "#{codepipeline.PipelineExecutionId}", Operator: NE, Value: none}}, {name: R2, ruleTypeId: {category: Rule, provider: DeploymentWindow}, configuration: {Cron: "* * 9-17 ? * MON-FRI *", TimeZone: Europe/Berlin}, timeoutInMinutes: 60}]}]}, onFailure: {conditions: [{result: ROLLBACK, rules: [{name: R, ruleTypeId: {category: Rule, provider: DeploymentWindow}, configuration: {Cron: "* * * ? * SAT,SUN", TimeZone: "UTC+05:30"}}]}]}`,
 			manual)), nil},
 	})
 }
@@ -485,7 +485,7 @@ func TestValidateTriggers(t *testing.T) {
 }
 
 func TestValidateStageConditions(t *testing.T) {
-	rule := `{name: R, ruleTypeId: {category: Rule, owner: AWS, provider: VariableCheck, version: "1"}}`
+	rule := `{name: R, ruleTypeId: {category: Rule, owner: AWS, provider: VariableCheck, version: "1"}, configuration: {Variable: a, Operator: EQ, Value: b}}`
 	cond := func(result string, rules ...string) string {
 		if len(rules) == 0 {
 			rules = []string{rule}
@@ -528,15 +528,33 @@ func TestValidateStageConditions(t *testing.T) {
 			{"stages[1].beforeEntry.conditions[0].rules[0].timeoutInMinutes", "between 5 and 86400"},
 			{"stages[1].beforeEntry.conditions[0].rules[2].name", `rule name "R" is already used by rules[1]`},
 		}},
-		{"rule config value long", with(v2, "beforeEntry: {conditions: ["+cond("FAIL", `{name: R, ruleTypeId: {category: Rule, provider: Commands}, configuration: {K: `+strings.Repeat("x", 10001)+`}}`)+"]}"),
-			[]wantErr{{"stages[1].beforeEntry.conditions[0].rules[0].configuration.K", "10001 characters long; it must be 1 to 10000"}}},
+		{"rule config value long", with(v2, "beforeEntry: {conditions: ["+cond("FAIL", `{name: R, ruleTypeId: {category: Rule, provider: VariableCheck}, configuration: {Variable: a, Operator: EQ, Value: `+strings.Repeat("x", 10001)+`}}`)+"]}"),
+			[]wantErr{{"stages[1].beforeEntry.conditions[0].rules[0].configuration.Value", "10001 characters long; it must be 1 to 10000"}}},
+		{"rule provider unsupported", with(v2, "beforeEntry: {conditions: ["+cond("FAIL", `{name: R, ruleTypeId: {category: Rule, provider: CloudWatchAlarm}, configuration: {AlarmName: a}}`)+"]}"),
+			[]wantErr{{"stages[1].beforeEntry.conditions[0].rules[0].ruleTypeId.provider", `rule provider "CloudWatchAlarm" is not supported by Conveyor (supported: DeploymentWindow, VariableCheck)`}}},
+		{"VariableCheck parameters", with(v2, "onSuccess: {conditions: ["+cond("FAIL", `{name: R, ruleTypeId: {category: Rule, provider: VariableCheck}, configuration: {Variabel: a, Operator: GT}}`)+"]}"), []wantErr{
+			{"stages[1].onSuccess.conditions[0].rules[0].configuration", "VariableCheck rules need configuration Value, Variable"},
+			{"stages[1].onSuccess.conditions[0].rules[0].configuration.Operator", `Operator "GT" is not valid; use one of EQ, NE, CONTAINS, MATCHES`},
+			{"stages[1].onSuccess.conditions[0].rules[0].configuration.Variabel", `unknown configuration key "Variabel" for VariableCheck rules (did you mean "Variable"?)`},
+		}},
+		{"MATCHES bad regexp", with(v2, "onSuccess: {conditions: ["+cond("FAIL", `{name: R, ruleTypeId: {category: Rule, provider: VariableCheck}, configuration: {Variable: a, Operator: MATCHES, Value: "a("}}`)+"]}"),
+			[]wantErr{{"stages[1].onSuccess.conditions[0].rules[0].configuration.Value", "not a valid regular expression"}}},
+		{"MATCHES with a reference is checked when it runs", with(v2+"variables: [{name: RE}]\n", "onSuccess: {conditions: ["+cond("FAIL", `{name: R, ruleTypeId: {category: Rule, provider: VariableCheck}, configuration: {Variable: a, Operator: MATCHES, Value: "#{variables.RE}"}}`)+"]}"), nil},
+		{"DeploymentWindow", with(v2, "beforeEntry: {conditions: ["+cond("FAIL", `{name: R, ruleTypeId: {category: Rule, provider: DeploymentWindow}, configuration: {Cron: "* * 25 ? * *", TimeZone: EST}}`)+"]}"), []wantErr{
+			{"stages[1].beforeEntry.conditions[0].rules[0].configuration.Cron", `hours field "25": value 25 out of range 0-23`},
+			{"stages[1].beforeEntry.conditions[0].rules[0].configuration.TimeZone", `"EST" is not a time zone Conveyor knows`},
+		}},
+		{"DeploymentWindow needs Cron", with(v2, "beforeEntry: {conditions: ["+cond("FAIL", `{name: R, ruleTypeId: {category: Rule, provider: DeploymentWindow}, configuration: {TimeZone: Asia/Tokyo}}`)+"]}"),
+			[]wantErr{{"stages[1].beforeEntry.conditions[0].rules[0].configuration", "DeploymentWindow rules need configuration Cron"}}},
+		{"SKIP with a window", with(v2, "beforeEntry: {conditions: ["+cond("SKIP", `{name: R, ruleTypeId: {category: Rule, provider: DeploymentWindow}, configuration: {Cron: "* * * ? * *"}}`)+"]}"),
+			[]wantErr{{"stages[1].beforeEntry.conditions[0].rules[0].ruleTypeId.provider", "a condition with result SKIP takes VariableCheck rules"}}},
 	})
 }
 
 func manyRules(n int) []string {
 	out := make([]string, n)
 	for i := range out {
-		out[i] = fmt.Sprintf(`{name: R%d, ruleTypeId: {category: Rule, provider: VariableCheck}}`, i)
+		out[i] = fmt.Sprintf(`{name: R%d, ruleTypeId: {category: Rule, provider: VariableCheck}, configuration: {Variable: a, Operator: EQ, Value: b}}`, i)
 	}
 	return out
 }

@@ -80,6 +80,10 @@ type StageState struct {
 	ActionStates           []ActionState       `json:"actionStates"`
 	LatestExecution        *StageExecutionRef  `json:"latestExecution,omitempty"`
 	RetryStageMetadata     *RetryStageMetadata `json:"retryStageMetadata,omitempty"`
+	// Condition states of the latest execution that entered the stage.
+	BeforeEntryConditionState *StageConditionState `json:"beforeEntryConditionState,omitempty"`
+	OnSuccessConditionState   *StageConditionState `json:"onSuccessConditionState,omitempty"`
+	OnFailureConditionState   *StageConditionState `json:"onFailureConditionState,omitempty"`
 }
 
 // StageExecutionRef names an execution in or waiting for a stage.
@@ -196,6 +200,9 @@ func (e *Engine) State(ctx context.Context, name string) (PipelineState, error) 
 			if se.AutoRetries > 0 || se.ManualRetries > 0 {
 				ss.RetryStageMetadata = &RetryStageMetadata{AutoStageRetryAttempt: se.AutoRetries,
 					ManualStageRetryAttempt: se.ManualRetries, LatestRetryTrigger: se.RetryTrigger}
+			}
+			if err := conditionStates(ctx, tx, &ss, se); err != nil {
+				return PipelineState{}, err
 			}
 		} else if !errors.Is(err, store.ErrNotFound) {
 			return PipelineState{}, err

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 )
@@ -216,19 +217,30 @@ type StageExecution struct {
 	AutoRetries   int
 	ManualRetries int
 	RetryTrigger  string
-	Started       time.Time
-	Updated       time.Time
+	// Overrides lists the condition types (BEFORE_ENTRY, ON_SUCCESS) an operator overrode.
+	Overrides []string
+	Started   time.Time
+	Updated   time.Time
+}
+
+// Overridden reports whether the condition type was overridden for this stage run.
+func (se *StageExecution) Overridden(conditionType string) bool {
+	return slices.Contains(se.Overrides, conditionType)
 }
 
 const stageColumns = `execution_id, stage_name, stage_index, attempt, base_attempt, status, auto_retries,
-	manual_retries, retry_trigger, started_at, updated_at`
+	manual_retries, retry_trigger, condition_overrides, started_at, updated_at`
 
 func scanStage(s scanner) (StageExecution, error) {
 	var se StageExecution
 	var started, updated int64
+	var overrides string
 	err := s.Scan(&se.ExecutionID, &se.StageName, &se.StageIndex, &se.Attempt, &se.BaseAttempt, &se.Status, &se.AutoRetries,
-		&se.ManualRetries, &se.RetryTrigger, &started, &updated)
+		&se.ManualRetries, &se.RetryTrigger, &overrides, &started, &updated)
 	se.Started, se.Updated = fromMS(started), fromMS(updated)
+	if overrides != "" {
+		se.Overrides = strings.Split(overrides, ",")
+	}
 	return se, err
 }
 
@@ -238,13 +250,14 @@ func (tx *Tx) PutStageExecution(ctx context.Context, se *StageExecution) error {
 		se.Started = tx.now
 	}
 	se.Updated = tx.now
-	_, err := tx.q.ExecContext(ctx, `INSERT INTO stage_executions (`+stageColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+	_, err := tx.q.ExecContext(ctx, `INSERT INTO stage_executions (`+stageColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (execution_id, stage_name) DO UPDATE SET attempt = excluded.attempt,
 		base_attempt = excluded.base_attempt, status = excluded.status,
 		auto_retries = excluded.auto_retries, manual_retries = excluded.manual_retries,
-		retry_trigger = excluded.retry_trigger, started_at = excluded.started_at, updated_at = excluded.updated_at`,
+		retry_trigger = excluded.retry_trigger, condition_overrides = excluded.condition_overrides,
+		started_at = excluded.started_at, updated_at = excluded.updated_at`,
 		se.ExecutionID, se.StageName, se.StageIndex, se.Attempt, se.BaseAttempt, se.Status, se.AutoRetries, se.ManualRetries,
-		se.RetryTrigger, ms(se.Started), ms(tx.now))
+		se.RetryTrigger, strings.Join(se.Overrides, ","), ms(se.Started), ms(tx.now))
 	if err != nil {
 		return fmt.Errorf("record stage %s of execution %s: %w", se.StageName, se.ExecutionID, err)
 	}

@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"os"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -42,6 +43,7 @@ func pipelineCommands() []subcommand {
 		{"executions", "NAME [--max N]", "list recent executions", pipelineExecutions},
 		{"retry", "NAME STAGE [EXECUTION_ID] [--all-actions]", "retry a failed or stopped stage", pipelineRetry},
 		{"rollback", "NAME STAGE [TARGET_EXECUTION_ID]", "run a stage again with an earlier execution's artifacts; prints the rollback execution's id", pipelineRollback},
+		{"override", "NAME STAGE [EXECUTION_ID] [--condition BEFORE_ENTRY|ON_SUCCESS]", "let an execution past a stage condition that is still waiting (a deployment window)", pipelineOverride},
 		{"approve", "NAME --stage S --action A [--summary TEXT]", "approve the waiting approval of an action", pipelineApprove},
 		{"reject", "NAME --stage S --action A --summary TEXT", "reject the waiting approval of an action", pipelineReject},
 		{"transition", "NAME STAGE --disable --reason R | --enable [--type Inbound|Outbound]", "disable or enable a stage transition", pipelineTransition},
@@ -485,6 +487,13 @@ func writeState(w io.Writer, st pipeline.PipelineState) error {
 		if m := s.RetryStageMetadata; m != nil {
 			notes = append(notes, fmt.Sprintf("retried %d× automatically, %d× by hand", m.AutoStageRetryAttempt, m.ManualStageRetryAttempt))
 		}
+		for _, cs := range stageConditions(s) {
+			n := cs.what + " condition " + strings.ToLower(cs.state.LatestExecution.Status)
+			if sum := cs.state.LatestExecution.Summary; sum != "" {
+				n += ": " + sum
+			}
+			notes = append(notes, n)
+		}
 		if len(notes) > 0 {
 			detail, notes = notes[0], notes[1:]
 		}
@@ -693,6 +702,85 @@ func pipelineRollback(ctx context.Context, args []string, out, errOut io.Writer)
 		return printRaw(out, cap.response)
 	}
 	fmt.Fprintln(out, aws.ToString(res.PipelineExecutionId))
+	return nil
+}
+
+// stageCondition is one evaluated condition of a stage, as GetPipelineState reports it.
+type stageCondition struct {
+	what, conditionType string
+	state               *pipeline.StageConditionState
+}
+
+// stageConditions lists the stage's conditions that were evaluated for its latest execution.
+func stageConditions(s pipeline.StageState) []stageCondition {
+	var out []stageCondition
+	for _, c := range []stageCondition{{"entry", pipeline.ConditionBeforeEntry, s.BeforeEntryConditionState},
+		{"success", pipeline.ConditionOnSuccess, s.OnSuccessConditionState}, {"failure", pipeline.ConditionOnFailure, s.OnFailureConditionState}} {
+		if c.state != nil && c.state.LatestExecution != nil {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+func pipelineOverride(ctx context.Context, args []string, out, errOut io.Writer) error {
+	c := newCmd("pipeline override NAME STAGE [EXECUTION_ID] [--condition BEFORE_ENTRY|ON_SUCCESS]")
+	condition := c.String("condition", "", "the condition to override (default: the one that is waiting)")
+	pos, err := c.parse(args, 2, 3)
+	if err != nil {
+		return err
+	}
+	name, stage := pos[0], pos[1]
+	cp, err := c.cfg.codePipeline()
+	if err != nil {
+		return err
+	}
+	execID := ""
+	if len(pos) == 3 {
+		execID = pos[2]
+	}
+	if execID == "" || *condition == "" {
+		// Default to the execution in the stage and the condition it is waiting on.
+		var cap responseCapture
+		if _, err := cp.GetPipelineState(ctx, &codepipeline.GetPipelineStateInput{Name: aws.String(name)}, capture(&cap)); err != nil {
+			return apiError(err)
+		}
+		var st pipeline.PipelineState
+		if err := json.Unmarshal(cap.response, &st); err != nil {
+			return fmt.Errorf("read the pipeline state: %w", err)
+		}
+		i := slices.IndexFunc(st.StageStates, func(s pipeline.StageState) bool { return s.StageName == stage })
+		if i < 0 {
+			return fmt.Errorf("pipeline %s has no stage %s", name, stage)
+		}
+		s := st.StageStates[i]
+		if execID == "" {
+			if s.LatestExecution == nil || s.LatestExecution.Status != pipeline.StatusInProgress {
+				return fmt.Errorf("no execution is in stage %s of %s", stage, name)
+			}
+			execID = s.LatestExecution.PipelineExecutionID
+		}
+		if *condition == "" {
+			for _, cs := range stageConditions(s) {
+				if cs.state.LatestExecution.Status == pipeline.StatusInProgress {
+					*condition = cs.conditionType
+				}
+			}
+			if *condition == "" {
+				return fmt.Errorf("no condition of stage %s is waiting; name one with --condition", stage)
+			}
+		}
+		fmt.Fprintf(errOut, "overriding the %s condition of stage %s for execution %s\n", *condition, stage, execID)
+	}
+	var cap responseCapture
+	if _, err := cp.OverrideStageCondition(ctx, &codepipeline.OverrideStageConditionInput{PipelineName: aws.String(name),
+		StageName: aws.String(stage), PipelineExecutionId: aws.String(execID), ConditionType: types.ConditionType(*condition)},
+		capture(&cap)); err != nil {
+		return apiError(err)
+	}
+	if c.cfg.json() {
+		return printRaw(out, cap.response)
+	}
 	return nil
 }
 

@@ -11,6 +11,7 @@ import (
 	"os/signal"
 	"sort"
 	"syscall"
+	_ "time/tzdata" // DeploymentWindow rules name time zones; the server may run where no zoneinfo is installed
 )
 
 // version is set at build time with -ldflags "-X main.version=…".

@@ -59,7 +59,7 @@ var routeAccess = []struct {
 	{"POST", regexp.MustCompile(`^/agents/\{name\}/revoke$`), adminAccess},
 	{"POST", regexp.MustCompile(`^/logout$`), viewerAccess},
 	{"POST", regexp.MustCompile(`^/pipelines/\{name\}/executions/\{id\}/approvals/`), approverAccess},
-	{"POST", regexp.MustCompile(`^/pipelines/\{name\}/(start|executions/\{id\}/(stop|retry)|stages/\{stage\}/(transition|rollback))$`), operatorAccess},
+	{"POST", regexp.MustCompile(`^/pipelines/\{name\}/(start|executions/\{id\}/(stop|retry)|stages/\{stage\}/(transition|rollback|override))$`), operatorAccess},
 	{"*", regexp.MustCompile(`^/admin/`), adminAccess},
 	{"*", regexp.MustCompile(`^/agent/|^/webhooks/`), ownAuth},
 }

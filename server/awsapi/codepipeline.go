@@ -17,8 +17,8 @@ const CodePipelineTarget = "CodePipeline_20150709"
 var CodePipelineUnsupported = []string{
 	"AcknowledgeJob", "AcknowledgeThirdPartyJob", "CreateCustomActionType", "DeleteCustomActionType",
 	"DeleteWebhook", "DeregisterWebhookWithThirdParty", "GetActionType", "GetJobDetails",
-	"GetThirdPartyJobDetails", "ListActionTypes", "ListDeployActionExecutionTargets", "ListRuleExecutions",
-	"ListRuleTypes", "ListWebhooks", "OverrideStageCondition", "PollForJobs", "PollForThirdPartyJobs",
+	"GetThirdPartyJobDetails", "ListActionTypes", "ListDeployActionExecutionTargets",
+	"ListWebhooks", "PollForJobs", "PollForThirdPartyJobs",
 	"PutActionRevision", "PutJobFailureResult", "PutJobSuccessResult", "PutThirdPartyJobFailureResult",
 	"PutThirdPartyJobSuccessResult", "PutWebhook", "RegisterWebhookWithThirdParty", "UpdateActionType",
 }
@@ -194,6 +194,48 @@ func CodePipeline(e *pipeline.Engine) map[string]Operation {
 				return nil, err
 			}
 			return map[string]any{"actionExecutionDetails": list, "nextToken": omitEmpty(next)}, nil
+		}),
+		"ListRuleExecutions": Op(auth.RoleViewer, func(ctx context.Context, _ auth.Identity, in struct {
+			PipelineName string `json:"pipelineName"`
+			MaxResults   int    `json:"maxResults"`
+			NextToken    string `json:"nextToken"`
+			Filter       *struct {
+				PipelineExecutionID       string `json:"pipelineExecutionId"`
+				LatestInPipelineExecution *struct {
+					PipelineExecutionID string `json:"pipelineExecutionId"`
+				} `json:"latestInPipelineExecution"`
+			} `json:"filter"`
+		}) (any, error) {
+			if err := Required("pipelineName", in.PipelineName); err != nil {
+				return nil, err
+			}
+			execID := ""
+			if in.Filter != nil {
+				execID = in.Filter.PipelineExecutionID
+				if in.Filter.LatestInPipelineExecution != nil && execID == "" {
+					execID = in.Filter.LatestInPipelineExecution.PipelineExecutionID
+				}
+			}
+			list, next, err := e.ListRuleExecutions(ctx, in.PipelineName, execID, in.NextToken, in.MaxResults)
+			if err != nil {
+				return nil, err
+			}
+			return map[string]any{"ruleExecutionDetails": list, "nextToken": omitEmpty(next)}, nil
+		}),
+		"ListRuleTypes": Op(auth.RoleViewer, func(context.Context, auth.Identity, struct{}) (any, error) {
+			return map[string]any{"ruleTypes": pipeline.RuleTypes()}, nil
+		}),
+		"OverrideStageCondition": Op(auth.RoleOperator, func(ctx context.Context, id auth.Identity, in struct {
+			PipelineName        string `json:"pipelineName"`
+			StageName           string `json:"stageName"`
+			PipelineExecutionID string `json:"pipelineExecutionId"`
+			ConditionType       string `json:"conditionType"`
+		}) (any, error) {
+			if err := Required("pipelineName", in.PipelineName, "stageName", in.StageName,
+				"pipelineExecutionId", in.PipelineExecutionID, "conditionType", in.ConditionType); err != nil {
+				return nil, err
+			}
+			return struct{}{}, e.OverrideStageCondition(ctx, in.PipelineName, in.StageName, in.PipelineExecutionID, in.ConditionType, id.Name)
 		}),
 		"RetryStageExecution": Op(auth.RoleOperator, func(ctx context.Context, id auth.Identity, in struct {
 			PipelineName        string `json:"pipelineName"`

@@ -145,6 +145,18 @@ type stageView struct {
 	Started    time.Time
 	Rollback   bool             // the latest execution of the stage is a rollback
 	Targets    []rollbackTarget // executions the stage can be rolled back to, newest first
+	Conditions []conditionView  // the stage's conditions evaluated for its latest execution
+}
+
+// conditionView is one evaluated stage condition: "Entry condition: InProgress (rule …)".
+type conditionView struct {
+	Label   string // Entry, Success or Failure
+	Type    string // BEFORE_ENTRY, ON_SUCCESS or ON_FAILURE
+	Status  string
+	Summary string
+	Rules   []pipeline.RuleState
+	// CanOverride: the condition is waiting and its result is not SKIP.
+	CanOverride bool
 }
 
 // rollbackTarget is an execution that succeeded in a stage: a choice for Roll back.
@@ -211,6 +223,7 @@ func (u *UI) pipelinePage(w http.ResponseWriter, r *http.Request, p *page) error
 			sv.CanRetry = sv.Status == pipeline.StatusFailed || sv.Status == pipeline.StatusStopped
 			sv.Rollback = ss.LatestExecution.Type == pipeline.ExecutionTypeRollback
 		}
+		sv.Conditions = conditionViews(st, ss)
 		if i > 0 && data.Mode != pipeline.ModeParallel && sv.Status != pipeline.StatusInProgress && sv.Status != pipeline.StatusStopping &&
 			role.Allows(auth.RoleOperator) {
 			if sv.Targets, err = u.rollbackTargets(ctx, name, state.PipelineVersion, st.Name); err != nil {
@@ -274,6 +287,29 @@ func (u *UI) pipelinePage(w http.ResponseWriter, r *http.Request, p *page) error
 	p.Title, p.Template, p.Data = name, "pipeline", data
 	p.Topics = []string{"pipeline:" + name}
 	return nil
+}
+
+// conditionViews lists the stage's evaluated conditions for the page.
+func conditionViews(st pipeline.Stage, ss pipeline.StageState) []conditionView {
+	var out []conditionView
+	for _, c := range []struct {
+		label, typ string
+		state      *pipeline.StageConditionState
+	}{{"Entry", pipeline.ConditionBeforeEntry, ss.BeforeEntryConditionState}, {"Success", pipeline.ConditionOnSuccess, ss.OnSuccessConditionState},
+		{"Failure", pipeline.ConditionOnFailure, ss.OnFailureConditionState}} {
+		if c.state == nil || c.state.LatestExecution == nil {
+			continue
+		}
+		cv := conditionView{Label: c.label, Type: c.typ, Status: c.state.LatestExecution.Status, Summary: c.state.LatestExecution.Summary}
+		for _, cs := range c.state.ConditionStates {
+			cv.Rules = append(cv.Rules, cs.RuleStates...)
+		}
+		skip := c.typ == pipeline.ConditionBeforeEntry && st.BeforeEntry != nil && len(st.BeforeEntry.Conditions) > 0 &&
+			st.BeforeEntry.Conditions[0].Result == "SKIP"
+		cv.CanOverride = cv.Status == pipeline.StatusInProgress && c.typ != pipeline.ConditionOnFailure && !skip
+		out = append(out, cv)
+	}
+	return out
 }
 
 // rollbackTargets lists the recent executions a stage can be rolled back to: STANDARD executions
@@ -515,6 +551,21 @@ func (u *UI) rollback(w http.ResponseWriter, r *http.Request) (string, string, e
 		return "", "", err
 	}
 	return "Rolling stage " + stage + " back to execution " + short(target) + " in execution " + short(execID), "", nil
+}
+
+func (u *UI) overrideCondition(w http.ResponseWriter, r *http.Request) (string, string, error) {
+	name, stage, execID := chi.URLParam(r, "name"), chi.URLParam(r, "stage"), r.PostFormValue("execution")
+	condType := r.PostFormValue("condition")
+	if execID == "" || condType == "" {
+		return "", "", badInput("name the execution and the condition to override")
+	}
+	id, _ := identity(r)
+	err := u.d.Engine.OverrideStageCondition(r.Context(), name, stage, execID, condType, id)
+	u.recordOp(r, "override-condition", name+"/"+stage+"/"+execID, "condition="+condType, err)
+	if err != nil {
+		return "", "", err
+	}
+	return "Overrode the " + strings.ToLower(strings.ReplaceAll(condType, "_", " ")) + " condition of stage " + stage, "", nil
 }
 
 func (u *UI) transition(w http.ResponseWriter, r *http.Request) (string, string, error) {

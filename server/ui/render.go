@@ -336,7 +336,7 @@ func statusClass(s string) string {
 		return "st-failed"
 	case "Stopped", "STOPPED", "Abandoned", "Cancelled":
 		return "st-stopped"
-	case "Superseded":
+	case "Superseded", "Skipped", "Overridden":
 		return "st-superseded"
 	case "Approval":
 		return "st-approval"

@@ -105,6 +105,7 @@ func (u *UI) Mount(r chi.Router) {
 		r.With(u.needRole(auth.RoleOperator)).Post("/pipelines/{name}/executions/{id}/retry", u.action(u.retry))
 		r.With(u.needRole(auth.RoleOperator)).Post("/pipelines/{name}/stages/{stage}/transition", u.action(u.transition))
 		r.With(u.needRole(auth.RoleOperator)).Post("/pipelines/{name}/stages/{stage}/rollback", u.action(u.rollback))
+		r.With(u.needRole(auth.RoleOperator)).Post("/pipelines/{name}/stages/{stage}/override", u.action(u.overrideCondition))
 		r.With(u.needRole(auth.RoleApprover)).Post("/pipelines/{name}/executions/{id}/approvals/{stage}/{action}", u.action(u.approve))
 		if u.d.Builds != nil {
 			r.Get("/builds", u.page(u.buildsPage))
