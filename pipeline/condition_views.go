@@ -3,7 +3,6 @@ package pipeline
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"slices"
 
 	"github.com/conveyorci/conveyor/store"
@@ -166,33 +165,15 @@ type RuleExecutionResult struct {
 
 // ListRuleExecutions lists a pipeline's rule executions, newest first.
 func (e *Engine) ListRuleExecutions(ctx context.Context, pipeline, executionID, nextToken string, maxResults int) ([]RuleExecutionDetail, string, error) {
-	if maxResults <= 0 || maxResults > 100 {
-		maxResults = 100
-	}
-	before, err := decodeToken(nextToken)
+	tx, q, err := e.executionPage(ctx, pipeline, executionID, nextToken, maxResults)
 	if err != nil {
 		return nil, "", err
 	}
-	tx := e.db.Read()
-	if _, err := tx.GetPipeline(ctx, pipeline); errors.Is(err, store.ErrNotFound) {
-		return nil, "", errorf(CodePipelineNotFound, "Pipeline %s does not exist", pipeline)
-	} else if err != nil {
-		return nil, "", err
-	}
-	if executionID != "" {
-		if _, err := e.execution(ctx, tx, pipeline, executionID); err != nil {
-			return nil, "", err
-		}
-	}
-	list, err := tx.ListRuleExecutions(ctx, pipeline, store.RuleFilter{ExecutionID: executionID, Before: before, Limit: maxResults + 1})
+	list, err := tx.ListRuleExecutions(ctx, pipeline, store.RuleFilter{ExecutionID: executionID, Before: q.before, Limit: q.limit + 1})
 	if err != nil {
 		return nil, "", err
 	}
-	next := ""
-	if len(list) > maxResults {
-		list = list[:maxResults]
-		next = encodeToken(list[len(list)-1].ID)
-	}
+	list, next := lastPage(list, q.limit, func(r store.RuleExecution) string { return r.ID })
 	out := make([]RuleExecutionDetail, 0, len(list))
 	for _, r := range list {
 		var in ruleInput

@@ -514,38 +514,60 @@ const artifactBucket = "conveyor-artifacts"
 
 // ListActionExecutions returns ListActionExecutions, newest first, optionally for one execution.
 func (e *Engine) ListActionExecutions(ctx context.Context, pipeline, executionID, nextToken string, maxResults int) ([]ActionExecutionDetail, string, error) {
-	if maxResults <= 0 || maxResults > 100 {
-		maxResults = 100
-	}
-	before, err := decodeToken(nextToken)
+	tx, q, err := e.executionPage(ctx, pipeline, executionID, nextToken, maxResults)
 	if err != nil {
 		return nil, "", err
 	}
-	tx := e.db.Read()
-	if _, err := tx.GetPipeline(ctx, pipeline); errors.Is(err, store.ErrNotFound) {
-		return nil, "", errorf(CodePipelineNotFound, "Pipeline %s does not exist", pipeline)
-	} else if err != nil {
-		return nil, "", err
-	}
-	if executionID != "" {
-		if _, err := e.execution(ctx, tx, pipeline, executionID); err != nil {
-			return nil, "", err
-		}
-	}
-	list, err := tx.ListActionExecutions(ctx, pipeline, store.ActionFilter{ExecutionID: executionID, Before: before, Limit: maxResults + 1})
+	list, err := tx.ListActionExecutions(ctx, pipeline, store.ActionFilter{ExecutionID: executionID, Before: q.before, Limit: q.limit + 1})
 	if err != nil {
 		return nil, "", err
 	}
-	next := ""
-	if len(list) > maxResults {
-		list = list[:maxResults]
-		next = encodeToken(list[len(list)-1].ID)
-	}
+	list, next := lastPage(list, q.limit, func(a store.ActionExecution) string { return a.ID })
 	out := make([]ActionExecutionDetail, 0, len(list))
 	for _, a := range list {
 		out = append(out, actionExecutionDetail(a))
 	}
 	return out, next, nil
+}
+
+// pageQuery is a decoded page request of a per-execution listing.
+type pageQuery struct {
+	before string // list what came before this id
+	limit  int
+}
+
+// executionPage checks a listing's pipeline and optional execution and decodes its page request
+// (ListActionExecutions, ListRuleExecutions).
+func (e *Engine) executionPage(ctx context.Context, pipeline, executionID, nextToken string, maxResults int) (*store.Tx, pageQuery, error) {
+	q := pageQuery{limit: maxResults}
+	if q.limit <= 0 || q.limit > 100 {
+		q.limit = 100
+	}
+	var err error
+	if q.before, err = decodeToken(nextToken); err != nil {
+		return nil, q, err
+	}
+	tx := e.db.Read()
+	if _, err := tx.GetPipeline(ctx, pipeline); errors.Is(err, store.ErrNotFound) {
+		return nil, q, errorf(CodePipelineNotFound, "Pipeline %s does not exist", pipeline)
+	} else if err != nil {
+		return nil, q, err
+	}
+	if executionID != "" {
+		if _, err := e.execution(ctx, tx, pipeline, executionID); err != nil {
+			return nil, q, err
+		}
+	}
+	return tx, q, nil
+}
+
+// lastPage trims a list fetched with limit+1 rows to limit, with the token of the next page.
+func lastPage[T any](list []T, limit int, id func(T) string) ([]T, string) {
+	if len(list) <= limit {
+		return list, ""
+	}
+	list = list[:limit]
+	return list, encodeToken(id(list[len(list)-1]))
 }
 
 func artifactDetails(arts []executor.Artifact) []ArtifactDetail {

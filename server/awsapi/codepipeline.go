@@ -34,6 +34,33 @@ type pipelineMetadata struct {
 	Updated     pipeline.Timestamp `json:"updated"`
 }
 
+// executionListInput is the input of ListActionExecutions and ListRuleExecutions.
+type executionListInput struct {
+	PipelineName string `json:"pipelineName"`
+	MaxResults   int    `json:"maxResults"`
+	NextToken    string `json:"nextToken"`
+	Filter       *struct {
+		PipelineExecutionID       string `json:"pipelineExecutionId"`
+		LatestInPipelineExecution *struct {
+			PipelineExecutionID string `json:"pipelineExecutionId"`
+		} `json:"latestInPipelineExecution"`
+	} `json:"filter"`
+}
+
+// check validates the input and returns the execution it is filtered to ("" for all).
+func (in executionListInput) check() (string, error) {
+	if err := Required("pipelineName", in.PipelineName); err != nil {
+		return "", err
+	}
+	if in.Filter == nil {
+		return "", nil
+	}
+	if id := in.Filter.PipelineExecutionID; id != "" || in.Filter.LatestInPipelineExecution == nil {
+		return id, nil
+	}
+	return in.Filter.LatestInPipelineExecution.PipelineExecutionID, nil
+}
+
 // CodePipeline returns the CodePipeline operations over the engine.
 func CodePipeline(e *pipeline.Engine) map[string]Operation {
 	ops := map[string]Operation{
@@ -168,26 +195,10 @@ func CodePipeline(e *pipeline.Engine) map[string]Operation {
 			}
 			return map[string]any{"pipelineExecutionSummaries": list, "nextToken": omitEmpty(next)}, nil
 		}),
-		"ListActionExecutions": Op(auth.RoleViewer, func(ctx context.Context, _ auth.Identity, in struct {
-			PipelineName string `json:"pipelineName"`
-			MaxResults   int    `json:"maxResults"`
-			NextToken    string `json:"nextToken"`
-			Filter       *struct {
-				PipelineExecutionID       string `json:"pipelineExecutionId"`
-				LatestInPipelineExecution *struct {
-					PipelineExecutionID string `json:"pipelineExecutionId"`
-				} `json:"latestInPipelineExecution"`
-			} `json:"filter"`
-		}) (any, error) {
-			if err := Required("pipelineName", in.PipelineName); err != nil {
+		"ListActionExecutions": Op(auth.RoleViewer, func(ctx context.Context, _ auth.Identity, in executionListInput) (any, error) {
+			execID, err := in.check()
+			if err != nil {
 				return nil, err
-			}
-			execID := ""
-			if in.Filter != nil {
-				execID = in.Filter.PipelineExecutionID
-				if in.Filter.LatestInPipelineExecution != nil && execID == "" {
-					execID = in.Filter.LatestInPipelineExecution.PipelineExecutionID
-				}
 			}
 			list, next, err := e.ListActionExecutions(ctx, in.PipelineName, execID, in.NextToken, in.MaxResults)
 			if err != nil {
@@ -195,26 +206,10 @@ func CodePipeline(e *pipeline.Engine) map[string]Operation {
 			}
 			return map[string]any{"actionExecutionDetails": list, "nextToken": omitEmpty(next)}, nil
 		}),
-		"ListRuleExecutions": Op(auth.RoleViewer, func(ctx context.Context, _ auth.Identity, in struct {
-			PipelineName string `json:"pipelineName"`
-			MaxResults   int    `json:"maxResults"`
-			NextToken    string `json:"nextToken"`
-			Filter       *struct {
-				PipelineExecutionID       string `json:"pipelineExecutionId"`
-				LatestInPipelineExecution *struct {
-					PipelineExecutionID string `json:"pipelineExecutionId"`
-				} `json:"latestInPipelineExecution"`
-			} `json:"filter"`
-		}) (any, error) {
-			if err := Required("pipelineName", in.PipelineName); err != nil {
+		"ListRuleExecutions": Op(auth.RoleViewer, func(ctx context.Context, _ auth.Identity, in executionListInput) (any, error) {
+			execID, err := in.check()
+			if err != nil {
 				return nil, err
-			}
-			execID := ""
-			if in.Filter != nil {
-				execID = in.Filter.PipelineExecutionID
-				if in.Filter.LatestInPipelineExecution != nil && execID == "" {
-					execID = in.Filter.LatestInPipelineExecution.PipelineExecutionID
-				}
 			}
 			list, next, err := e.ListRuleExecutions(ctx, in.PipelineName, execID, in.NextToken, in.MaxResults)
 			if err != nil {
