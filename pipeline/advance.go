@@ -329,7 +329,7 @@ func (e *Engine) stepInStage(ctx context.Context, tx *store.Tx, s *execState, fx
 			}
 			return false, nil
 		}
-		if err := abandonRules(ctx, tx, s, "Abandoned: the execution was stopped", ""); err != nil {
+		if err := abandonRules(ctx, tx, s, "", "Abandoned: the execution was stopped", ""); err != nil {
 			return false, err
 		}
 		s.stage.Status = StatusStopped
@@ -435,8 +435,10 @@ func (e *Engine) stageFailed(ctx context.Context, tx *store.Tx, s *execState, st
 				result = firstNonEmpty(c.Result, result)
 				summary += ". Failure condition not met (" + why + ")"
 			} else {
+				if firstNonEmpty(c.Result, result) == resultRollback {
+					summary += ". Failure condition met: no rollback"
+				}
 				result = resultFail
-				summary += ". Failure condition met: no " + strings.ToLower(firstNonEmpty(c.Result, st.OnFailure.Result))
 			}
 		}
 	}

@@ -49,6 +49,25 @@ type RuleExecutionState struct {
 	ErrorDetails     *ErrorDetails `json:"errorDetails,omitempty"`
 }
 
+// TypedConditionState is one of a stage's condition states with its type.
+type TypedConditionState struct {
+	Type  string // BEFORE_ENTRY, ON_SUCCESS or ON_FAILURE
+	State *StageConditionState
+}
+
+// Conditions lists the stage's conditions evaluated for its latest execution, in the order they are
+// checked (entry, success, failure).
+func (s StageState) Conditions() []TypedConditionState {
+	var out []TypedConditionState
+	for _, c := range []TypedConditionState{{ConditionBeforeEntry, s.BeforeEntryConditionState},
+		{ConditionOnSuccess, s.OnSuccessConditionState}, {ConditionOnFailure, s.OnFailureConditionState}} {
+		if c.State != nil && c.State.LatestExecution != nil {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
 // conditionStates fills a stage's condition states from the rule executions of its latest run.
 func conditionStates(ctx context.Context, tx *store.Tx, ss *StageState, se store.StageExecution) error {
 	rules, err := tx.StageRuleExecutions(ctx, se.ExecutionID, se.StageName)
@@ -217,11 +236,10 @@ func (e *Engine) OverrideStageCondition(ctx context.Context, pipeline, stage, ex
 		if idx < 0 {
 			return errorf(CodeStageNotFound, "Pipeline %s has no stage %s", pipeline, stage)
 		}
-		c, ok := stageConditionOf(d.Stages[idx], condType)
-		if !ok {
+		if _, ok := stageConditionOf(d.Stages[idx], condType); !ok {
 			return errorf(CodeConditionNotOverridable, "Stage %s has no %s condition", stage, condType)
 		}
-		if condType == ConditionBeforeEntry && c.Result == resultSkip {
+		if !Overridable(d.Stages[idx], condType) {
 			return errorf(CodeConditionNotOverridable, "The entry condition of stage %s skips the stage when it fails; a SKIP condition cannot be overridden", stage)
 		}
 		s := &execState{ex: ex, dbStatus: ex.Status, decl: d}
@@ -237,14 +255,7 @@ func (e *Engine) OverrideStageCondition(ctx context.Context, pipeline, stage, ex
 		if !waiting {
 			return errorf(CodeConditionNotOverridable, "The %s condition of stage %s is not being evaluated for execution %s", condType, stage, executionID)
 		}
-		var mine []store.RuleExecution
-		for _, r := range s.rules {
-			if r.ConditionType == condType {
-				mine = append(mine, r)
-			}
-		}
-		s.rules = mine
-		if err := abandonRules(ctx, tx, s, "Overridden by "+identity, identity); err != nil {
+		if err := abandonRules(ctx, tx, s, condType, "Overridden by "+identity, identity); err != nil {
 			return err
 		}
 		s.stage.Overrides = append(s.stage.Overrides, condType)

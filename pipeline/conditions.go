@@ -275,11 +275,11 @@ func recheckRule(ctx context.Context, tx *store.Tx, r *store.RuleExecution, decl
 	return tx.PutRuleExecution(ctx, r)
 }
 
-// abandonRules ends the stage's waiting rules (the execution stopped while they waited).
-func abandonRules(ctx context.Context, tx *store.Tx, s *execState, summary, by string) error {
+// abandonRules ends the stage's waiting rules of one condition type ("" for every type).
+func abandonRules(ctx context.Context, tx *store.Tx, s *execState, condType, summary, by string) error {
 	for i := range s.rules {
 		r := &s.rules[i]
-		if r.Status != StatusInProgress {
+		if r.Status != StatusInProgress || (condType != "" && r.ConditionType != condType) {
 			continue
 		}
 		r.Status, r.Summary, r.UpdatedBy = StatusAbandoned, summary, by
@@ -288,6 +288,19 @@ func abandonRules(ctx context.Context, tx *store.Tx, s *execState, summary, by s
 		}
 	}
 	return nil
+}
+
+// Overridable reports whether a waiting condition of this type may be overridden: entry and success
+// conditions can, except an entry condition whose result is SKIP (as in CodePipeline).
+func Overridable(st Stage, condType string) bool {
+	c, ok := stageConditionOf(st, condType)
+	switch {
+	case !ok || condType == ConditionOnFailure:
+		return false
+	case condType == ConditionBeforeEntry:
+		return c.Result != resultSkip
+	}
+	return true
 }
 
 // stageConditionOf returns the stage's condition of a type, if it has one.

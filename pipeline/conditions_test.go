@@ -143,6 +143,20 @@ func (h *harness) waitCondition(name, stage, condType, status string) string {
 	return summary
 }
 
+// windowGated creates gatedDecl with Deploy held to business hours in Berlin (timeout minutes, 0: none)
+// on a Saturday, and returns the first execution once it waits at Deploy's entry condition.
+func windowGated(t *testing.T, name string, timeout int) (*harness, string) {
+	t.Helper()
+	h := newClockHarness(t, saturday)
+	d := gatedDecl(name)
+	d.Stages[1].BeforeEntry = &pipeline.BeforeEntryConditions{Conditions: []pipeline.Condition{{Result: "FAIL",
+		Rules: []pipeline.RuleDeclaration{windowRule("BusinessHours", "* * 9-17 ? * MON-FRI *", timeout)}}}}
+	id := h.create(d)
+	h.started() // Source
+	h.waitCondition(name, "Deploy", pipeline.ConditionBeforeEntry, "InProgress")
+	return h, id
+}
+
 func TestEntryConditionFailsOrAdmitsOnAVariable(t *testing.T) {
 	h := newHarness(t)
 	d := gatedDecl("gate")
@@ -204,13 +218,8 @@ func TestEntryConditionSkipsTheStage(t *testing.T) {
 }
 
 func TestDeploymentWindowHoldsTheStageUntilItOpens(t *testing.T) {
-	h := newClockHarness(t, saturday)
-	d := gatedDecl("window")
-	d.Stages[1].BeforeEntry = &pipeline.BeforeEntryConditions{Conditions: []pipeline.Condition{{Result: "FAIL",
-		Rules: []pipeline.RuleDeclaration{windowRule("BusinessHours", "* * 9-17 ? * MON-FRI *", 0)}}}}
-	first := h.create(d)
-	h.started() // Source
-	summary := h.waitCondition("window", "Deploy", pipeline.ConditionBeforeEntry, "InProgress")
+	h, first := windowGated(t, "window", 0)
+	_, summary := h.conditionStatus("window", "Deploy", pipeline.ConditionBeforeEntry)
 	if !strings.Contains(summary, "open at Mon 2036-11-24 09:00 CET") {
 		t.Fatalf("waiting summary = %q, want the opening time in Berlin", summary)
 	}
@@ -250,13 +259,7 @@ func TestDeploymentWindowHoldsTheStageUntilItOpens(t *testing.T) {
 }
 
 func TestWaitingConditionSurvivesARestart(t *testing.T) {
-	h := newClockHarness(t, saturday)
-	d := gatedDecl("restart")
-	d.Stages[1].BeforeEntry = &pipeline.BeforeEntryConditions{Conditions: []pipeline.Condition{{Result: "FAIL",
-		Rules: []pipeline.RuleDeclaration{windowRule("BusinessHours", "* * 9-17 ? * MON-FRI *", 0)}}}}
-	id := h.create(d)
-	h.started()
-	h.waitCondition("restart", "Deploy", pipeline.ConditionBeforeEntry, "InProgress")
+	h, id := windowGated(t, "restart", 0)
 	h.close()
 	h.clock.set(time.Date(2036, 11, 24, 8, 30, 0, 0, time.UTC)) // opened while the server was down
 	h.fake = fake.New(1024)
@@ -267,13 +270,7 @@ func TestWaitingConditionSurvivesARestart(t *testing.T) {
 }
 
 func TestWaitingRuleTimesOut(t *testing.T) {
-	h := newClockHarness(t, saturday)
-	d := gatedDecl("timeout")
-	d.Stages[1].BeforeEntry = &pipeline.BeforeEntryConditions{Conditions: []pipeline.Condition{{Result: "FAIL",
-		Rules: []pipeline.RuleDeclaration{windowRule("BusinessHours", "* * 9-17 ? * MON-FRI *", 30)}}}}
-	id := h.create(d)
-	h.started()
-	h.waitCondition("timeout", "Deploy", pipeline.ConditionBeforeEntry, "InProgress")
+	h, id := windowGated(t, "timeout", 30)
 	h.clock.set(saturday.Add(30 * time.Minute))
 	failed := h.waitStatus("timeout", id, "Failed")
 	if !strings.Contains(failed.StatusSummary, "rule BusinessHours: Timed out after 30 minutes") {
@@ -283,13 +280,7 @@ func TestWaitingRuleTimesOut(t *testing.T) {
 }
 
 func TestOverrideLetsAWaitingExecutionIn(t *testing.T) {
-	h := newClockHarness(t, saturday)
-	d := gatedDecl("override")
-	d.Stages[1].BeforeEntry = &pipeline.BeforeEntryConditions{Conditions: []pipeline.Condition{{Result: "FAIL",
-		Rules: []pipeline.RuleDeclaration{windowRule("BusinessHours", "* * 9-17 ? * MON-FRI *", 0)}}}}
-	id := h.create(d)
-	h.started()
-	h.waitCondition("override", "Deploy", pipeline.ConditionBeforeEntry, "InProgress")
+	h, id := windowGated(t, "override", 0)
 	wantCode(t, h.eng.OverrideStageCondition(h.ctx, "override", "Deploy", id, pipeline.ConditionOnSuccess, "ops"), pipeline.CodeConditionNotOverridable)
 	wantCode(t, h.eng.OverrideStageCondition(h.ctx, "override", "Notify", id, pipeline.ConditionBeforeEntry, "ops"), pipeline.CodeConditionNotOverridable)
 	wantCode(t, h.eng.OverrideStageCondition(h.ctx, "override", "Deploy", id, "ON_FAILURE", "ops"), pipeline.CodeValidation)
@@ -315,13 +306,7 @@ func TestOverrideLetsAWaitingExecutionIn(t *testing.T) {
 }
 
 func TestStoppingAWaitingExecutionAbandonsItsRules(t *testing.T) {
-	h := newClockHarness(t, saturday)
-	d := gatedDecl("stop")
-	d.Stages[1].BeforeEntry = &pipeline.BeforeEntryConditions{Conditions: []pipeline.Condition{{Result: "FAIL",
-		Rules: []pipeline.RuleDeclaration{windowRule("BusinessHours", "* * 9-17 ? * MON-FRI *", 0)}}}}
-	id := h.create(d)
-	h.started()
-	h.waitCondition("stop", "Deploy", pipeline.ConditionBeforeEntry, "InProgress")
+	h, id := windowGated(t, "stop", 0)
 	if err := h.eng.StopExecution(h.ctx, "stop", id, false, "not today", "ops"); err != nil {
 		t.Fatal(err)
 	}

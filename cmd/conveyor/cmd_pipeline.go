@@ -14,7 +14,6 @@ import (
 	"net/http"
 	"os"
 	"regexp"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -487,9 +486,9 @@ func writeState(w io.Writer, st pipeline.PipelineState) error {
 		if m := s.RetryStageMetadata; m != nil {
 			notes = append(notes, fmt.Sprintf("retried %d× automatically, %d× by hand", m.AutoStageRetryAttempt, m.ManualStageRetryAttempt))
 		}
-		for _, cs := range stageConditions(s) {
-			n := cs.what + " condition " + strings.ToLower(cs.state.LatestExecution.Status)
-			if sum := cs.state.LatestExecution.Summary; sum != "" {
+		for _, cs := range s.Conditions() {
+			n := conditionNames[cs.Type] + " condition " + strings.ToLower(cs.State.LatestExecution.Status)
+			if sum := cs.State.LatestExecution.Summary; sum != "" {
 				n += ": " + sum
 			}
 			notes = append(notes, n)
@@ -705,23 +704,9 @@ func pipelineRollback(ctx context.Context, args []string, out, errOut io.Writer)
 	return nil
 }
 
-// stageCondition is one evaluated condition of a stage, as GetPipelineState reports it.
-type stageCondition struct {
-	what, conditionType string
-	state               *pipeline.StageConditionState
-}
-
-// stageConditions lists the stage's conditions that were evaluated for its latest execution.
-func stageConditions(s pipeline.StageState) []stageCondition {
-	var out []stageCondition
-	for _, c := range []stageCondition{{"entry", pipeline.ConditionBeforeEntry, s.BeforeEntryConditionState},
-		{"success", pipeline.ConditionOnSuccess, s.OnSuccessConditionState}, {"failure", pipeline.ConditionOnFailure, s.OnFailureConditionState}} {
-		if c.state != nil && c.state.LatestExecution != nil {
-			out = append(out, c)
-		}
-	}
-	return out
-}
+// conditionNames name condition types in `pipeline state`.
+var conditionNames = map[string]string{pipeline.ConditionBeforeEntry: "entry", pipeline.ConditionOnSuccess: "success",
+	pipeline.ConditionOnFailure: "failure"}
 
 func pipelineOverride(ctx context.Context, args []string, out, errOut io.Writer) error {
 	c := newCmd("pipeline override NAME STAGE [EXECUTION_ID] [--condition BEFORE_ENTRY|ON_SUCCESS]")
@@ -741,33 +726,29 @@ func pipelineOverride(ctx context.Context, args []string, out, errOut io.Writer)
 	}
 	if execID == "" || *condition == "" {
 		// Default to the execution in the stage and the condition it is waiting on.
-		var cap responseCapture
-		if _, err := cp.GetPipelineState(ctx, &codepipeline.GetPipelineStateInput{Name: aws.String(name)}, capture(&cap)); err != nil {
+		st, err := cp.GetPipelineState(ctx, &codepipeline.GetPipelineStateInput{Name: aws.String(name)})
+		if err != nil {
 			return apiError(err)
 		}
-		var st pipeline.PipelineState
-		if err := json.Unmarshal(cap.response, &st); err != nil {
-			return fmt.Errorf("read the pipeline state: %w", err)
+		s, err := findStage(st, name, stage)
+		if err != nil {
+			return err
 		}
-		i := slices.IndexFunc(st.StageStates, func(s pipeline.StageState) bool { return s.StageName == stage })
-		if i < 0 {
-			return fmt.Errorf("pipeline %s has no stage %s", name, stage)
-		}
-		s := st.StageStates[i]
 		if execID == "" {
-			if s.LatestExecution == nil || s.LatestExecution.Status != pipeline.StatusInProgress {
-				return fmt.Errorf("no execution is in stage %s of %s", stage, name)
+			if s.LatestExecution == nil || s.LatestExecution.Status != types.StageExecutionStatusInProgress {
+				return failed("no execution is in stage %s of %s", stage, name)
 			}
-			execID = s.LatestExecution.PipelineExecutionID
+			execID = aws.ToString(s.LatestExecution.PipelineExecutionId)
 		}
 		if *condition == "" {
-			for _, cs := range stageConditions(s) {
-				if cs.state.LatestExecution.Status == pipeline.StatusInProgress {
-					*condition = cs.conditionType
+			for typ, cs := range map[types.ConditionType]*types.StageConditionState{types.ConditionTypeBeforeEntry: s.BeforeEntryConditionState,
+				types.ConditionTypeOnSuccess: s.OnSuccessConditionState} {
+				if cs != nil && cs.LatestExecution != nil && cs.LatestExecution.Status == types.ConditionExecutionStatusInProgress {
+					*condition = string(typ)
 				}
 			}
 			if *condition == "" {
-				return fmt.Errorf("no condition of stage %s is waiting; name one with --condition", stage)
+				return failed("no condition of stage %s is waiting; name one with --condition", stage)
 			}
 		}
 		fmt.Fprintf(errOut, "overriding the %s condition of stage %s for execution %s\n", *condition, stage, execID)

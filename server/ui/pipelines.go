@@ -289,24 +289,20 @@ func (u *UI) pipelinePage(w http.ResponseWriter, r *http.Request, p *page) error
 	return nil
 }
 
+// conditionLabels name condition types on the page.
+var conditionLabels = map[string]string{pipeline.ConditionBeforeEntry: "Entry", pipeline.ConditionOnSuccess: "Success",
+	pipeline.ConditionOnFailure: "Failure"}
+
 // conditionViews lists the stage's evaluated conditions for the page.
 func conditionViews(st pipeline.Stage, ss pipeline.StageState) []conditionView {
 	var out []conditionView
-	for _, c := range []struct {
-		label, typ string
-		state      *pipeline.StageConditionState
-	}{{"Entry", pipeline.ConditionBeforeEntry, ss.BeforeEntryConditionState}, {"Success", pipeline.ConditionOnSuccess, ss.OnSuccessConditionState},
-		{"Failure", pipeline.ConditionOnFailure, ss.OnFailureConditionState}} {
-		if c.state == nil || c.state.LatestExecution == nil {
-			continue
-		}
-		cv := conditionView{Label: c.label, Type: c.typ, Status: c.state.LatestExecution.Status, Summary: c.state.LatestExecution.Summary}
-		for _, cs := range c.state.ConditionStates {
+	for _, c := range ss.Conditions() {
+		cv := conditionView{Label: conditionLabels[c.Type], Type: c.Type, Status: c.State.LatestExecution.Status,
+			Summary: c.State.LatestExecution.Summary}
+		for _, cs := range c.State.ConditionStates {
 			cv.Rules = append(cv.Rules, cs.RuleStates...)
 		}
-		skip := c.typ == pipeline.ConditionBeforeEntry && st.BeforeEntry != nil && len(st.BeforeEntry.Conditions) > 0 &&
-			st.BeforeEntry.Conditions[0].Result == "SKIP"
-		cv.CanOverride = cv.Status == pipeline.StatusInProgress && c.typ != pipeline.ConditionOnFailure && !skip
+		cv.CanOverride = cv.Status == pipeline.StatusInProgress && pipeline.Overridable(st, c.Type)
 		out = append(out, cv)
 	}
 	return out
