@@ -155,7 +155,7 @@ reports:
 	}
 	_, buildUUID, _ := strings.Cut(aws.ToString(b.Id), ":")
 	if b.Artifacts == nil || aws.ToString(b.Artifacts.Location) != "arn:aws:s3:::build-output/"+buildUUID+"/app.zip" || len(aws.ToString(b.Artifacts.Sha256sum)) != 64 {
-		t.Errorf("artifacts = %+v", b.Artifacts)
+		t.Errorf("artifacts = %+v (location %s, want the build uuid %s)", b.Artifacts, aws.ToString(b.Artifacts.Location), buildUUID)
 	}
 	if aws.ToInt64(b.BuildNumber) != 1 || aws.ToString(b.Initiator) != "key/"+testAdminKey {
 		t.Errorf("number %d initiator %s", aws.ToInt64(b.BuildNumber), aws.ToString(b.Initiator))

@@ -405,6 +405,11 @@ func (s *Service) launch(spec *RunSpec, b *Build, projectLimit int, queuedTimeou
 		defer cancel(nil)
 		log := s.log.With("build_id", b.ID, "project", spec.Project)
 		save := func(b *Build) {
+			if b.BuildComplete {
+				// Completion is published by record alone, with the artifacts' locations, the
+				// reports and the final status in one transaction.
+				return
+			}
 			detail, _ := json.Marshal(b)
 			err := s.db.Write(context.WithoutCancel(ctx), func(tx *store.Tx) error {
 				return tx.UpdateBuildProgress(context.WithoutCancel(ctx), b.ID, b.CurrentPhase, detail)

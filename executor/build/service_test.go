@@ -2,8 +2,11 @@ package build
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"path/filepath"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -17,6 +20,22 @@ func newTestService(t *testing.T) *Service {
 
 // newTestServiceEvents returns a service whose build events go to events (when not nil).
 func newTestServiceEvents(t *testing.T, events chan string) *Service {
+	t.Helper()
+	var hook func(string)
+	if events != nil {
+		hook = func(id string) {
+			select {
+			case events <- id:
+			default:
+			}
+		}
+	}
+	return newTestServiceHook(t, hook)
+}
+
+// newTestServiceHook returns a service that calls hook (when not nil) on every build event, right
+// after the change was stored.
+func newTestServiceHook(t *testing.T, hook func(buildID string)) *Service {
 	t.Helper()
 	dir := t.TempDir()
 	ctx := context.Background()
@@ -35,13 +54,8 @@ func newTestServiceEvents(t *testing.T, events chan string) *Service {
 	}
 	r := &Runner{Docker: dockerBackend(t), Blobs: blobs, Log: slog.New(slog.DiscardHandler), TempDir: dir}
 	onEvent := func(string) {}
-	if events != nil {
-		onEvent = func(id string) {
-			select {
-			case events <- id:
-			default:
-			}
-		}
+	if hook != nil {
+		onEvent = hook
 	}
 	s := NewService(Config{DB: db, Blobs: blobs, Logs: ls, Runner: r, Region: "local", MaxConcurrentBuilds: 4, OnEvent: onEvent})
 	t.Cleanup(func() { _ = s.Close(context.Background()) })
@@ -108,5 +122,45 @@ func TestConcurrentBuildLimitQueuesTheSecondBuild(t *testing.T) {
 	q := b.phase(PhaseQueued)
 	if q == nil || q.PhaseStatus != StatusSucceeded {
 		t.Errorf("the second build left the queue once the first ended: %+v", b.Phases)
+	}
+}
+
+// A build is published as complete only together with its final record: a client that polls
+// BatchGetBuilds must never see a finished build whose artifact location is still the runner's.
+func TestACompletedBuildIsPublishedWithItsArtifacts(t *testing.T) {
+	var s *Service
+	var mu sync.Mutex
+	var early []string
+	s = newTestServiceHook(t, func(id string) {
+		b, err := s.GetBuild(context.Background(), id)
+		if err == nil && b.BuildComplete && (b.Artifacts == nil || !strings.HasPrefix(b.Artifacts.Location, "arn:aws:s3:::out/")) {
+			mu.Lock()
+			early = append(early, fmt.Sprintf("%+v", b.Artifacts))
+			mu.Unlock()
+		}
+	})
+	ctx := context.Background()
+	_, err := s.CreateProject(ctx, Project{Name: "published",
+		Source:      ProjectSource{Type: SourceNone, Buildspec: "version: 0.2\nphases:\n  build:\n    commands:\n      - echo hi > out.txt\nartifacts:\n  files: [out.txt]\n"},
+		Artifacts:   ProjectArtifacts{Type: ArtifactsS3, Location: "out", Name: "app"},
+		Environment: ProjectEnvironment{Image: busybox, ComputeType: "BUILD_GENERAL1_SMALL"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	started, err := s.StartBuild(ctx, StartInput{ProjectName: "published"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := s.Wait(ctx, started.ID)
+	if err != nil || b.BuildStatus != StatusSucceeded {
+		t.Fatalf("build: %s %v", b.BuildStatus, err)
+	}
+	if b.Artifacts == nil || b.Artifacts.Location != "arn:aws:s3:::out/app.zip" {
+		t.Fatalf("artifacts = %+v", b.Artifacts)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(early) > 0 {
+		t.Fatalf("the build was seen complete before its final record, with artifacts %v", early)
 	}
 }
